@@ -1,0 +1,81 @@
+"""Mail delivery through aiosmtplib, at most once per outbox row."""
+
+from __future__ import annotations
+
+import hashlib
+from email.message import EmailMessage
+from email.utils import formatdate
+
+import aiosmtplib
+from temporalio import activity
+
+from models.db import session_scope
+from models.tables import OutboundEmail, utcnow
+
+
+class MailActivities:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        smtp_host: str,
+        smtp_port: int,
+        mail_from: str,
+        username: str = "",
+        password: str = "",
+        start_tls: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        self._database_url = database_url
+        self._host = smtp_host
+        self._port = smtp_port
+        self._from = mail_from
+        self._username = username or None
+        self._password = password or None
+        self._start_tls = start_tls
+        self._timeout = timeout
+
+    @activity.defn(name="deliver_email")
+    async def deliver_email(self, email_id: int) -> bool:
+        """Send one outbox row. Returns False when it had been sent already (a retry)."""
+        with session_scope(self._database_url) as session:
+            row = session.get(OutboundEmail, email_id)
+            if row is None:
+                activity.logger.warning("outbound email %s does not exist", email_id)
+                return False
+            if row.status == "sent":
+                return False
+            message = EmailMessage()
+            message["From"] = self._from
+            message["To"] = row.to_address
+            message["Subject"] = row.subject
+            message["Date"] = formatdate(localtime=False)
+            digest = hashlib.sha256(row.idempotency_key.encode()).hexdigest()[:32]
+            message["Message-ID"] = f"<{digest}@caseline.mail>"
+            message["Content-Language"] = row.language
+            message.set_content(row.body_text)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=self._host,
+                port=self._port,
+                username=self._username,
+                password=self._password,
+                start_tls=self._start_tls,
+                timeout=self._timeout,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            with session_scope(self._database_url) as session:
+                failed = session.get(OutboundEmail, email_id)
+                if failed is not None:
+                    failed.attempts += 1
+                    failed.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            raise
+        with session_scope(self._database_url) as session:
+            sent = session.get(OutboundEmail, email_id)
+            if sent is not None:
+                sent.status = "sent"
+                sent.attempts += 1
+                sent.sent_at = utcnow()
+        activity.logger.info("delivered email %s", email_id)
+        return True

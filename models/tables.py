@@ -1,0 +1,208 @@
+"""SQLModel tables. Schema changes go through Alembic migrations (``migrations/``).
+
+The case row, its events, the human tasks and the outbound mail are projections of the case
+workflow, written only by activities (idempotently: each has a natural unique key).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import JSON, Column, Field, SQLModel
+
+from models.domain import Role, Stage, StatusCode
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every database (SQLite forgets the zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def ts(**kw: Any) -> Any:
+    nullable = kw.pop("nullable", False)
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=kw.pop("index", False)), **kw)
+
+
+# --- accounts -------------------------------------------------------------------------------
+
+
+class UserBase(SQLModel):
+    email: str = Field(max_length=254, unique=True, index=True)
+    full_name: str = Field(max_length=200)
+    role: Role = Field(default=Role.APPLICANT, sa_type=sa.String(20))
+    language: str = Field(default="en", max_length=5)
+
+
+class UserCreate(UserBase):
+    password: str
+
+
+class User(UserBase, table=True):
+    __tablename__ = "app_user"
+    id: int | None = Field(default=None, primary_key=True)
+    password_hash: str = Field(max_length=255)
+    created_at: datetime = ts(default_factory=utcnow)
+
+
+class UserPublic(UserBase):
+    id: int
+
+
+class WebSession(SQLModel, table=True):
+    """A server-side browser session; the cookie holds a random token, the table its SHA-256."""
+
+    __tablename__ = "web_session"
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    created_at: datetime = ts(default_factory=utcnow)
+    last_seen_at: datetime = ts(default_factory=utcnow)
+    expires_at: datetime = ts()
+    user_agent: str = Field(default="", max_length=300)
+    client_address: str = Field(default="", max_length=64)
+
+
+# --- filing ---------------------------------------------------------------------------------
+
+
+class Draft(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=36)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    form_type: str = Field(max_length=16)
+    answers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = ts(default_factory=utcnow)
+    updated_at: datetime = ts(default_factory=utcnow)
+
+
+class ReceiptCounter(SQLModel, table=True):
+    """The last sequence issued per receipt prefix (office + fiscal year + workday)."""
+
+    __tablename__ = "receipt_counter"
+    prefix: str = Field(primary_key=True, max_length=8)
+    last_sequence: int = Field(default=0)
+
+
+class Filing(SQLModel, table=True):
+    """What the applicant submitted, as submitted. Written once by the web at submission."""
+
+    receipt_number: str = Field(primary_key=True, max_length=13)
+    form_type: str = Field(max_length=16)
+    applicant_id: int = Field(foreign_key="app_user.id", index=True)
+    office: str = Field(max_length=3)
+    answers: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
+    filed_at: datetime = ts()
+    workflow_started: bool = Field(default=False)
+
+
+# --- workflow projections (written by activities only) -----------------------------------
+
+
+class CaseBase(SQLModel):
+    form_type: str = Field(max_length=16)
+    office: str = Field(max_length=3)
+    stage: Stage = Field(sa_type=sa.String(24))
+    status_code: StatusCode = Field(sa_type=sa.String(40))
+    status_changed_at: datetime = ts()
+    stage_entered_at: datetime = ts()
+    decision: str | None = Field(default=None, max_length=10)
+    overdue: bool = Field(default=False)
+
+
+class Case(CaseBase, table=True):
+    __tablename__ = "case_record"
+    __table_args__ = (
+        sa.Index("ix_case_queue", "stage", "office", "stage_entered_at"),
+        sa.Index("ix_case_applicant", "applicant_id", "status_changed_at"),
+    )
+    receipt_number: str = Field(primary_key=True, max_length=13)
+    applicant_id: int = Field(foreign_key="app_user.id")
+    assigned_officer_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
+    decision_reason: str | None = Field(default=None, max_length=2000)
+    last_seq: int = Field(default=0)
+    filed_at: datetime = ts()
+    updated_at: datetime = ts(default_factory=utcnow)
+
+
+class CasePublic(CaseBase):
+    receipt_number: str
+
+
+class CaseEvent(SQLModel, table=True):
+    """One step of a case's timeline; (receipt_number, seq) makes a retried write a no-op."""
+
+    __tablename__ = "case_event"
+    __table_args__ = (sa.UniqueConstraint("receipt_number", "seq", name="uq_case_event_seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_number: str = Field(foreign_key="case_record.receipt_number", max_length=13, index=True)
+    seq: int
+    stage: Stage = Field(sa_type=sa.String(24))
+    status_code: StatusCode = Field(sa_type=sa.String(40))
+    occurred_at: datetime = ts()
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class HumanTask(SQLModel, table=True):
+    """Work waiting for a person, shown in the officers' queues. Maintained by activities."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (sa.Index("ix_task_queue", "status", "kind", "office", "opened_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    task_key: str = Field(max_length=80, unique=True)  # receipt:kind:seq
+    receipt_number: str = Field(foreign_key="case_record.receipt_number", max_length=13, index=True)
+    kind: str = Field(max_length=24)  # biometrics | review
+    form_type: str = Field(max_length=16)
+    office: str = Field(max_length=3)
+    status: str = Field(default="open", max_length=10)  # open | done
+    assigned_officer_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
+    opened_at: datetime = ts()
+    due_at: datetime = ts()
+    closed_at: datetime | None = ts(default=None, nullable=True)
+
+
+class OutboundEmail(SQLModel, table=True):
+    """An email to send. The idempotency key makes the row (and so the mail) once per change."""
+
+    __tablename__ = "outbound_email"
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=120, unique=True)
+    receipt_number: str | None = Field(default=None, max_length=13, index=True)
+    to_address: str = Field(max_length=254)
+    language: str = Field(default="en", max_length=5)
+    subject: str = Field(max_length=300)
+    body_text: str = Field(sa_column=Column(sa.Text, nullable=False))
+    status: str = Field(default="pending", max_length=10)  # pending | sent
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = ts(default_factory=utcnow)
+    sent_at: datetime | None = ts(default=None, nullable=True)
+
+
+def age_in_days(since: datetime, now: datetime) -> int:
+    return max((now - since).days, 0)
+
+
+__all__ = [
+    "Case", "CaseEvent", "CasePublic", "Draft", "Filing", "HumanTask", "OutboundEmail", "ReceiptCounter",
+    "User", "UserCreate", "UserPublic", "WebSession", "age_in_days", "date", "utcnow",
+]

@@ -1,0 +1,76 @@
+"""Caseline settings, read from the environment (prefix ``CASELINE_``) and ``.env``.
+
+Embedded defaults give a working development system on one machine; outside ``dev`` the
+default secrets are refused so a misconfigured deployment fails at start, not in production.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+DEV_SECRET = "dev-only-secret-change-me-dev-only-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CASELINE_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "staging", "production"] = "dev"
+    data_dir: Path = PROJECT_ROOT / "data"
+    # DATABASE_URL (no prefix) is the conventional name; CASELINE_DATABASE_URL also works.
+    database_url: str = Field(
+        default="", validation_alias=AliasChoices("DATABASE_URL", "CASELINE_DATABASE_URL")
+    )
+    secret_key: str = DEV_SECRET
+    base_url: str = "http://localhost:8000"
+
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "caseline-cases"
+    temporal_ui_port: int = 8233
+    temporal_ui_url: str = "http://localhost:8233"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    mail_from: str = "Caseline <no-reply@caseline.example>"
+
+    online_office: str = "IOE"
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'caseline.db'}"
+        if self.env in ("staging", "production") and (self.secret_key == DEV_SECRET or len(self.secret_key) < 32):
+            raise ValueError("CASELINE_SECRET_KEY must be set to a random value of 32+ characters outside dev")
+        return self
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env in ("dev", "test")
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.env in ("staging", "production")
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where the development SMTP sink keeps what it receives (a Maildir)."""
+        return self.data_dir / "mailbox"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
