@@ -1,0 +1,158 @@
+"""The FastAPI application: middleware (sessions, CSRF cookie, language, security headers),
+error pages, static assets and the routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import Client
+
+import i18n
+from models.db import get_engine
+from models.tables import User
+from settings import PROJECT_ROOT, Settings, get_settings
+from web import security
+from web.deps import SignInRequired, csrf_protect
+from web.filing import keep_starting_pending_filings
+from web.routers import account, cases, dev, efile, officer, public
+from web.temporal import LazyTemporalClient
+from web.templating import is_htmx_fragment, render
+
+log = logging.getLogger("caseline.web")
+
+NODE_MODULES = PROJECT_ROOT / "node_modules"
+
+
+def _load_user(settings: Settings, token: str | None) -> User | None:
+    if not token:
+        return None
+    with Session(get_engine(settings.database_url), expire_on_commit=False) as db:
+        user = security.load_session_user(db, token=token, settings=settings)
+        db.commit()
+        return user
+
+
+def _choose_language(request: Request, user: User | None) -> str:
+    cookie = request.cookies.get(security.LANG_COOKIE)
+    if cookie in i18n.LANGUAGES:
+        return cookie
+    if user is not None:
+        return i18n.normalize_language(user.language)
+    header = request.headers.get("accept-language", "")
+    for part in header.split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in i18n.LANGUAGES:
+            return code
+    return i18n.DEFAULT_LANGUAGE
+
+
+def create_app(settings: Settings | None = None, *, temporal_client: Client | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(keep_starting_pending_filings(app.state, settings))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(
+        title="Caseline",
+        lifespan=lifespan,
+        dependencies=[Depends(csrf_protect)],
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.temporal = LazyTemporalClient(settings.temporal_address, settings.temporal_namespace)
+    if temporal_client is not None:
+        app.state.temporal.set(temporal_client)
+    app.dependency_overrides[get_settings] = lambda: settings
+
+    headers = security.security_headers(settings)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next) -> Response:
+        token = request.cookies.get(security.SESSION_COOKIE)
+        user = await run_in_threadpool(_load_user, settings, token) if token else None
+        request.state.user = user
+        request.state.lang = _choose_language(request, user)
+        csrf_secret = request.cookies.get(security.CSRF_COOKIE)
+        new_secret = None
+        if not csrf_secret or len(csrf_secret) > 100:
+            csrf_secret = new_secret = security.new_csrf_secret()
+        request.state.csrf_secret = csrf_secret
+        request.state.csrf_token = security.csrf_token_for(csrf_secret, key=settings.secret_key)
+        response = await call_next(request)
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
+        if request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "public, max-age=3600")
+        else:
+            response.headers.setdefault("Cache-Control", "no-store")
+        if new_secret:
+            response.set_cookie(
+                security.CSRF_COOKIE, new_secret, httponly=True, samesite="lax", secure=settings.secure_cookies, path="/"
+            )
+        if token and user is None and not getattr(request.state, "session_replaced", False):
+            response.delete_cookie(security.SESSION_COOKIE, path="/")
+        return response
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
+        target = "/sign-in?" + _urlencode({"next": security.safe_next(request.url.path, "/account")})
+        if request.headers.get("HX-Request") == "true":
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        kind = "csrf" if exc.detail == "csrf" else "temporal" if exc.detail == "temporal" else str(exc.status_code)
+        return render(request, "errors/error.html", {"kind": kind, "status": exc.status_code}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> Response:
+        return render(request, "errors/error.html", {"kind": "invalid", "status": 422}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        if not hasattr(request.state, "lang"):
+            request.state.lang = i18n.DEFAULT_LANGUAGE
+        response = render(request, "errors/error.html", {"kind": "500", "status": 500}, status_code=500)
+        response.headers.update(headers)
+        return response
+
+    app.mount("/static/uswds", StaticFiles(directory=NODE_MODULES / "@uswds" / "uswds" / "dist", check_dir=False), name="uswds")
+    app.mount("/static/htmx", StaticFiles(directory=NODE_MODULES / "htmx.org" / "dist", check_dir=False), name="htmx")
+    app.mount("/static/app", StaticFiles(directory=PROJECT_ROOT / "web" / "static"), name="app-static")
+
+    app.include_router(public.router)
+    app.include_router(account.router)
+    app.include_router(efile.router)
+    app.include_router(cases.router)
+    app.include_router(officer.router)
+    if settings.is_dev:
+        app.include_router(dev.router)
+    app.state.is_htmx_fragment = is_htmx_fragment
+    return app
+
+
+def _urlencode(params: dict[str, str]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(params)

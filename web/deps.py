@@ -1,0 +1,72 @@
+"""FastAPI dependencies: database session, the signed-in user, the Temporal client, CSRF."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlmodel import Session
+from temporalio.client import Client
+
+from models.db import get_engine
+from models.domain import Role
+from models.tables import User
+from settings import Settings, get_settings
+from web.security import CSRF_FIELD, CSRF_HEADER, csrf_valid
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class SignInRequired(Exception):
+    """Raised for pages that need a signed-in user; answered with a redirect to sign in."""
+
+
+def get_db(settings: Annotated[Settings, Depends(get_settings)]) -> Iterator[Session]:
+    with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def current_user(request: Request) -> User:
+    user = getattr(request.state, "user", None)
+    if user is None:
+        raise SignInRequired()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def adjudicator(user: CurrentUser) -> User:
+    if not Role(user.role).adjudicates:
+        raise HTTPException(status_code=403)
+    return user
+
+
+OfficerUser = Annotated[User, Depends(adjudicator)]
+
+
+async def temporal_client(request: Request) -> Client:
+    return await request.app.state.temporal.get()
+
+
+TemporalClientDep = Annotated[Client, Depends(temporal_client)]
+
+
+async def csrf_protect(request: Request, settings: SettingsDep) -> None:
+    """Refuse every unsafe request whose CSRF token (form field or header) does not match."""
+    if request.method not in UNSAFE_METHODS:
+        return
+    submitted = request.headers.get(CSRF_HEADER)
+    if not submitted:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            submitted = value if isinstance(value, str) else None
+    if not csrf_valid(submitted, secret=getattr(request.state, "csrf_secret", None), key=settings.secret_key):
+        raise HTTPException(status_code=403, detail="csrf")

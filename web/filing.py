@@ -1,0 +1,87 @@
+"""Submitting a filing: issue the receipt number, save what was filed, start the case workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlmodel import Session, select
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from models.db import session_scope
+from models.forms import FORMS
+from models.receipts import issue_receipt_number
+from models.tables import Draft, Filing, utcnow
+from settings import Settings
+from workflows.client import start_case
+from workflows.types import CaseInput
+
+log = logging.getLogger("caseline.filing")
+
+
+def submit_draft(db: Session, *, draft: Draft, office: str) -> Filing:
+    """Turn a draft into a filing with a new receipt number, in one transaction."""
+    now = utcnow()
+    receipt_number = issue_receipt_number(db, office=office, now=now)
+    filing = Filing(
+        receipt_number=receipt_number,
+        form_type=draft.form_type,
+        applicant_id=draft.user_id,
+        office=office,
+        answers=dict(draft.answers),
+        filed_at=now,
+    )
+    db.add(filing)
+    db.delete(draft)
+    db.commit()
+    return filing
+
+
+def case_input(filing: Filing) -> CaseInput:
+    form = FORMS[filing.form_type]
+    return CaseInput(
+        receipt_number=filing.receipt_number,
+        form_type=filing.form_type,
+        office=filing.office,
+        applicant_id=filing.applicant_id,
+        filed_at=filing.filed_at,
+        plan=form.stage_plan(filing.answers),
+        sla_days=dict(form.sla_days),
+    )
+
+
+async def start_workflow(client: Client, *, filing: Filing, settings: Settings) -> None:
+    """Start the case; a case already started counts as started. Marks the filing."""
+    try:
+        await start_case(client, case_input(filing), task_queue=settings.temporal_task_queue)
+    except WorkflowAlreadyStartedError:
+        pass
+    with session_scope(settings.database_url) as db:
+        saved = db.get(Filing, filing.receipt_number)
+        if saved is not None:
+            saved.workflow_started = True
+
+
+async def start_pending_filings(client: Client, *, settings: Settings, older_than: timedelta) -> int:
+    """Start the workflows of filings saved while Temporal was unreachable."""
+    cutoff = utcnow() - older_than
+    with session_scope(settings.database_url) as db:
+        pending = db.exec(
+            select(Filing).where(Filing.workflow_started == False, Filing.filed_at <= cutoff).limit(100)  # noqa: E712
+        ).all()
+    for filing in pending:
+        await start_workflow(client, filing=filing, settings=settings)
+        log.info("started the workflow of %s after a delay", filing.receipt_number)
+    return len(pending)
+
+
+async def keep_starting_pending_filings(app_state, settings: Settings, every: float = 15.0) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            client = await app_state.temporal.get()
+            await start_pending_filings(client, settings=settings, older_than=timedelta(seconds=10))
+        except Exception:  # Temporal still down or a database hiccup: try again next round
+            log.warning("could not start pending filings yet", exc_info=True)
