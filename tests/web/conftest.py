@@ -1,0 +1,54 @@
+"""Web tests: the real app on a migrated SQLite database, Temporal replaced by a fake that is down."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from cli import seed_demo_accounts
+from settings import Settings
+from web.app import create_app
+from web.temporal import TemporalUnavailable
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class DownTemporal:
+    """Stands in for the lazy client when Temporal cannot be reached."""
+
+    async def get(self):
+        raise TemporalUnavailable()
+
+
+@pytest.fixture
+def settings(sqlite_url: str, tmp_path: Path) -> Settings:
+    s = Settings(env="test", database_url=sqlite_url, data_dir=tmp_path)
+    seed_demo_accounts(s)
+    return s
+
+
+@pytest.fixture
+def client(settings: Settings):
+    app = create_app(settings)
+    app.state.temporal = DownTemporal()
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as c:
+        yield c
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def sign_in(client: TestClient, email: str, password: str) -> None:
+    token = csrf_from(client.get("/sign-in").text)
+    response = client.post("/sign-in", data={"csrf_token": token, "email": email, "password": password})
+    assert response.status_code == 303, response.text
+
+
+def csrf(client: TestClient, path: str = "/") -> str:
+    return csrf_from(client.get(path).text)
