@@ -52,8 +52,8 @@ class MailActivities:
             message["Date"] = formatdate(localtime=False)
             digest = hashlib.sha256(row.idempotency_key.encode()).hexdigest()[:32]
             message["Message-ID"] = f"<{digest}@caseline.mail>"
-            message["Content-Language"] = row.language
             message.set_content(row.body_text)
+            message["Content-Language"] = row.language  # after set_content, which clears Content-* headers
         try:
             await aiosmtplib.send(
                 message,

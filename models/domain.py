@@ -230,10 +230,10 @@ def workday_of_fiscal_year(day: date) -> int:
     days = (day - start).days
     full_weeks, rest = divmod(days, 7)
     count = full_weeks * 5
-    for offset in range(rest + 1):
+    for offset in range(rest):  # weekdays strictly before `day`
         if (start + timedelta(days=full_weeks * 7 + offset)).weekday() < 5:
             count += 1
-    return max(count, 1)
+    return count + 1
 
 
 def receipt_prefix(office: str, day: date) -> str:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from models.domain import format_receipt_number, receipt_prefix
 from models.tables import ReceiptCounter
+
+# Fiscal years and workdays follow the agency's calendar (Eastern time), not UTC.
+AGENCY_TIME_ZONE = ZoneInfo("America/New_York")
 
 
 def issue_receipt_number(session: Session, *, office: str, now: datetime) -> str:
@@ -17,7 +21,7 @@ def issue_receipt_number(session: Session, *, office: str, now: datetime) -> str
     The counter row is created if missing (a conflict-free insert) and then incremented with a
     single UPDATE ... RETURNING, which both SQLite and PostgreSQL serialise per row.
     """
-    prefix = receipt_prefix(office, now.date())
+    prefix = receipt_prefix(office, now.astimezone(AGENCY_TIME_ZONE).date())
     table = ReceiptCounter.__table__
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":

@@ -74,15 +74,18 @@ class CaseWorkflow:
         workflow.upsert_search_attributes(
             [sa.RECEIPT_NUMBER.value_set(inp.receipt_number), sa.FORM_TYPE.value_set(inp.form_type)]
         )
-        await self._transition(Stage.INTAKE, StatusCode.CASE_RECEIVED)
-
-        if Stage.BIOMETRICS.value in inp.plan:
-            await self._transition(
-                Stage.BIOMETRICS, StatusCode.BIOMETRICS_SCHEDULED, tasks=TaskChange(open_kind="biometrics")
-            )
+        # Every transition holds the lock: an officer's update arriving meanwhile waits, so the
+        # projection is written in sequence order.
+        async with self._lock:
+            await self._transition(Stage.INTAKE, StatusCode.CASE_RECEIVED)
+            if Stage.BIOMETRICS.value in inp.plan:
+                await self._transition(
+                    Stage.BIOMETRICS, StatusCode.BIOMETRICS_SCHEDULED, tasks=TaskChange(open_kind="biometrics")
+                )
+            else:
+                await self._transition(Stage.REVIEW, None, tasks=TaskChange(open_kind="review"))
+        if self._stage == Stage.BIOMETRICS:
             await self._wait_for_people(lambda: self._stage != Stage.BIOMETRICS)
-        else:
-            await self._transition(Stage.REVIEW, None, tasks=TaskChange(open_kind="review"))
 
         await self._wait_for_people(lambda: self._decision is not None)
 
