@@ -22,7 +22,7 @@ class CaseActivities:
     def render_status_email(self, language: str, status: StatusCode, receipt_number: str) -> RenderedEmail:
         language = i18n.normalize_language(language)
         title = i18n.gettext(language, status.text.title)
-        subject = i18n.gettext(language, "Your case %(receipt)s: %(title)s", receipt=receipt_number, title=title)
+        subject = i18n.gettext(language, i18n.N_("Your case %(receipt)s: %(title)s"), receipt=receipt_number, title=title)
         body = self._templates.get_template("emails/status_change.txt").render(
             lang=language,
             receipt_number=receipt_number,

@@ -63,3 +63,18 @@ def test_unknown_language_falls_back_to_english():
     assert i18n.normalize_language("fr-CA") == "en"
     assert i18n.normalize_language("ES") == "es"
     assert i18n.gettext("de", "Case Was Received") == "Case Was Received"
+
+
+def test_literal_messages_given_to_gettext_with_a_language_are_marked_for_extraction():
+    """`i18n.gettext(lang, "...")` hides the literal from Babel; it must be wrapped in N_()."""
+    import re
+
+    pattern = re.compile(r"""gettext\(\s*[\w.]+\s*,\s*["']""")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for folder in ("models", "workflows", "activities", "web")
+        for path in (ROOT / folder).rglob("*.py")
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []

@@ -158,3 +158,25 @@ async def test_a_case_waiting_in_review_is_found_by_visibility(filed: Filed) -> 
     # The record was updated, not added to: the case is no longer listed under biometrics.
     stale = f'CaseStage="biometrics" AND ReceiptNumber="{filed.receipt}"'
     assert [wf.id async for wf in filed.client.list_workflows(stale)] == []
+
+
+@pytest.mark.parametrize("filed", ["es"], indirect=True)
+async def test_a_spanish_speaking_applicant_gets_mail_in_spanish(filed: Filed) -> None:
+    await filed.record_biometrics()
+
+    def three_mails():
+        mails = read_mailbox(filed.maildir)
+        return mails if len(mails) == 3 else None
+
+    mails = await wait_until(three_mails, timeout=15, what="three mails in the sink")
+    subjects = sorted(m.subject for m in mails)
+    assert subjects == sorted(
+        f"Su caso {filed.receipt}: {title}"
+        for title in (
+            "Se recibió el caso",
+            "Se programó la cita de servicios biométricos",
+            "Se actualizó el caso para mostrar que se tomaron las huellas dactilares",
+        )
+    )
+    assert all(m.language == "es" for m in mails)
+    assert all("Your case" not in m.body and filed.receipt in m.body for m in mails)
