@@ -143,22 +143,27 @@ def smtp_sink(
     settings = get_settings()
     controller = start_sink(settings.mail_dir, host=host, port=port or settings.smtp_port)
     typer.echo(f"SMTP sink on {host}:{port or settings.smtp_port}, keeping mail in {settings.mail_dir}")
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = StopRequest()
     try:
-        while not stop:
+        while not stop.requested:
             time.sleep(0.2)
     finally:
         controller.stop()
 
 
 # --- caseline dev -----------------------------------------------------------------------
+
+
+class StopRequest:
+    """Turns Ctrl-C and SIGTERM into a flag the main loop checks, so children stop in order."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._request)
+        signal.signal(signal.SIGTERM, self._request)
+
+    def _request(self, *_: object) -> None:
+        self.requested = True
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -263,14 +268,7 @@ def dev() -> None:
     env.setdefault("PYTHONUNBUFFERED", "1")
     caseline = str(Path(sys.executable).parent / "caseline")
     children = Children()
-    interrupted = False
-
-    def _interrupt(*_: object) -> None:
-        nonlocal interrupted
-        interrupted = True
-
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop = StopRequest()
     try:
         typer.echo("Starting the Temporal dev server ...")
         children.start(
@@ -311,7 +309,7 @@ def dev() -> None:
 
     exit_code = 0
     try:
-        while not interrupted:
+        while not stop.requested:
             exited = children.first_exited()
             if exited:
                 typer.echo(f"{exited[0]} stopped (exit code {exited[1]}); stopping the rest. See {logs}.", err=True)

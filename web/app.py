@@ -122,18 +122,18 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         kind = "csrf" if exc.detail == "csrf" else "temporal" if exc.detail == "temporal" else str(exc.status_code)
-        return render(request, "errors/error.html", {"kind": kind, "status": exc.status_code}, status_code=exc.status_code)
+        return _error_page(request, kind, exc.status_code)
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> Response:
-        return render(request, "errors/error.html", {"kind": "invalid", "status": 422}, status_code=422)
+        return _error_page(request, "invalid", 422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         if not hasattr(request.state, "lang"):
             request.state.lang = i18n.DEFAULT_LANGUAGE
-        response = render(request, "errors/error.html", {"kind": "500", "status": 500}, status_code=500)
+        response = _error_page(request, "500", 500)
         response.headers.update(headers)
         return response
 
@@ -150,6 +150,14 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         app.include_router(dev.router)
     app.state.is_htmx_fragment = is_htmx_fragment
     return app
+
+
+def _error_page(request: Request, kind: str, status: int) -> Response:
+    """A whole error page. A boosted request shows it; a partial update (a poll) keeps the page."""
+    response = render(request, "errors/error.html", {"kind": kind, "status": status}, status_code=status)
+    if is_htmx_fragment(request):
+        response.headers["HX-Reswap"] = "none"
+    return response
 
 
 def _urlencode(params: dict[str, str]) -> str:

@@ -195,3 +195,12 @@ def test_htmx_poll_without_news_is_204(client, settings):
     assert poll.status_code == 204
     whole = client.get(f"/cases/{receipt}")
     assert whole.headers["vary"].startswith("HX-Request")
+
+
+def test_an_error_during_a_partial_update_keeps_the_page(client):
+    sign_in(client, APPLICANT.email, APPLICANT.password)
+    poll = client.get("/cases/IOE0000000001?since=0", headers={"HX-Request": "true"})
+    assert poll.status_code == 404 and poll.headers["hx-reswap"] == "none"
+    boosted = client.get("/cases/IOE0000000001", headers={"HX-Request": "true", "HX-Boosted": "true"})
+    assert boosted.status_code == 404 and "hx-reswap" not in boosted.headers
+    assert "Page not found" in boosted.text

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/dev")
 
 @router.get("/mailbox")
 def mailbox(request: Request, settings: SettingsDep) -> Response:
-    return render(request, "dev/mailbox.html", {"mails": read_mailbox(settings.mail_dir)}, block="mail_list")
+    return render(request, "dev/mailbox.html", {"mails": read_mailbox(settings.mail_dir), "smtp_port": settings.smtp_port}, block="mail_list")
 
 
 @router.get("/mailbox/{key}")
