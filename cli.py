@@ -29,6 +29,15 @@ class DemoAccount:
     full_name: str
     role: str
 
+    @property
+    def totp_secret(self) -> str | None:
+        """Staff must use two-step verification; the demo staff share a known, dev-only key."""
+        if self.role == "applicant":
+            return None
+        import base64
+
+        return base64.b32encode(f"caseline-demo-{self.role}-key".encode()[:20]).decode()
+
 
 DEMO_ACCOUNTS = (
     DemoAccount("applicant@caseline.example", "demo-applicant-2026", "Maria Lopez", "applicant"),
@@ -59,14 +68,33 @@ def seed_demo_accounts(settings: Settings) -> list[DemoAccount]:
 
     if not settings.is_dev:
         raise typer.BadParameter("demo accounts are only for development (CASELINE_ENV=dev)")
+    from models.tables import utcnow
+
     created = []
     with session_scope(settings.database_url) as db:
         for account in DEMO_ACCOUNTS:
             if get_user_by_email(db, email=account.email) is None:
-                create_user(db, email=account.email, password=account.password, full_name=account.full_name,
-                            role=Role(account.role))
+                user = create_user(db, email=account.email, password=account.password, full_name=account.full_name,
+                                   role=Role(account.role))
+                user.email_verified_at = utcnow()
+                if account.totp_secret:
+                    user.totp_secret = account.totp_secret
+                    user.totp_enabled_at = utcnow()
                 created.append(account)
     return created
+
+
+@app.command("demo-code")
+def demo_code(role: Annotated[str, typer.Argument(help="officer or supervisor")] = "officer") -> None:
+    """Print the current authentication code of a demo staff account (development only)."""
+    import pyotp
+
+    if not get_settings().is_dev:
+        raise typer.BadParameter("demo accounts are only for development (CASELINE_ENV=dev)")
+    account = next((a for a in DEMO_ACCOUNTS if a.role == role and a.totp_secret), None)
+    if account is None:
+        raise typer.BadParameter("choose officer or supervisor")
+    typer.echo(pyotp.TOTP(account.totp_secret).now())
 
 
 @app.command("seed-demo")
@@ -84,7 +112,7 @@ def create_user_command(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
 ) -> None:
     """Create an account; staff accounts are made here, never by self-registration."""
-    from models.accounts import PASSWORD_MIN_LENGTH, create_user, get_user_by_email
+    from models.accounts import create_user, get_user_by_email
     from models.db import session_scope
     from models.domain import Role
 
@@ -92,8 +120,11 @@ def create_user_command(
         chosen = Role(role)
     except ValueError:
         raise typer.BadParameter(f"unknown role {role!r}") from None
-    if len(password) < PASSWORD_MIN_LENGTH:
-        raise typer.BadParameter(f"the password needs at least {PASSWORD_MIN_LENGTH} characters")
+    from models.passwords import check_password
+
+    problems = check_password(password, email=email, full_name=name)
+    if problems:
+        raise typer.BadParameter(problems[0])
     with session_scope(get_settings().database_url) as db:
         if get_user_by_email(db, email=email) is not None:
             raise typer.BadParameter("an account with this email address exists already")
@@ -305,6 +336,12 @@ def dev() -> None:
         "  Demo accounts (development only):",
     ]
     lines += [f"    {a.role:<11} {a.email:<30} {a.password}" for a in DEMO_ACCOUNTS]
+    lines += [
+        "",
+        "  Staff sign in with two-step verification. The current code of a demo account:",
+        "    .venv/bin/caseline demo-code officer   (or supervisor), or add a key to an authenticator app:",
+    ]
+    lines += [f"    {a.role:<11} key {a.totp_secret}" for a in DEMO_ACCOUNTS if a.totp_secret]
     typer.echo("\n".join(lines) + "\n")
 
     exit_code = 0

@@ -13,6 +13,7 @@ from activities.case import CaseActivities
 from activities.mail import MailActivities
 from settings import Settings, get_settings
 from workflows.case import CaseWorkflow
+from workflows.email import EmailWorkflow
 from workflows.client import connect
 
 log = logging.getLogger("caseline.worker")
@@ -32,7 +33,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[CaseWorkflow],
+        workflows=[CaseWorkflow, EmailWorkflow],
         activities=[case_activities.record_transition, mail_activities.deliver_email],
         activity_executor=executor,
         max_concurrent_activities=20,

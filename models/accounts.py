@@ -9,10 +9,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
 from models.domain import Role
+from models.passwords import check_password, normalize_password
 from models.tables import User
 
 PASSWORD_MIN_LENGTH = 12
-PASSWORD_MAX_LENGTH = 128
 
 
 @lru_cache
@@ -27,7 +27,7 @@ def _dummy_hash() -> str:
 
 
 def hash_password(password: str) -> str:
-    return password_hasher().hash(password)
+    return password_hasher().hash(normalize_password(password))
 
 
 def normalize_email(email: str) -> str:
@@ -41,8 +41,9 @@ def get_user_by_email(session: Session, *, email: str) -> User | None:
 def create_user(
     session: Session, *, email: str, password: str, full_name: str, role: Role = Role.APPLICANT, language: str = "en"
 ) -> User:
-    if len(password) < PASSWORD_MIN_LENGTH:
-        raise ValueError(f"password must be at least {PASSWORD_MIN_LENGTH} characters")
+    errors = check_password(password, email=email, full_name=full_name)
+    if errors:
+        raise ValueError(errors[0])
     user = User(
         email=normalize_email(email), full_name=full_name.strip(), role=role, language=language,
         password_hash=hash_password(password),
@@ -56,14 +57,15 @@ def authenticate(session: Session, *, email: str, password: str) -> User | None:
     """The user when the password matches, else None. Unknown accounts cost the same hashing work."""
     user = get_user_by_email(session, email=email)
     hasher = password_hasher()
+    password = normalize_password(password)
     if user is None:
         try:
-            hasher.verify(_dummy_hash(), password or "")
+            hasher.verify(_dummy_hash(), password)
         except VerificationError:
             pass
         return None
     try:
-        hasher.verify(user.password_hash, password or "")
+        hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return None
     if hasher.check_needs_rehash(user.password_hash):

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from models.account_security import audit
 from models.domain import Stage, StatusCode
 from models.tables import Case, CaseEvent, Filing, HumanTask, OutboundEmail, User, utcnow
 
@@ -110,6 +111,12 @@ def apply_transition(
                 actor_id=actor_id,
                 note=note,
             )
+        )
+    if actor_id is not None:
+        # Every officer action lands in the append-only audit log, once even when retried.
+        audit(
+            session, key=f"case:{receipt_number}:{seq}", actor_id=actor_id, action=status_code or stage,
+            receipt_number=receipt_number, detail=note or "", occurred_at=occurred_at,
         )
     session.flush()
 

@@ -63,6 +63,16 @@ class User(UserBase, table=True):
     id: int | None = Field(default=None, primary_key=True)
     password_hash: str = Field(max_length=255)
     created_at: datetime = ts(default_factory=utcnow)
+    email_verified_at: datetime | None = ts(default=None, nullable=True)
+    password_changed_at: datetime | None = ts(default=None, nullable=True)
+    # Biographical information given at registration (staff accounts leave it empty).
+    date_of_birth: date | None = Field(default=None)
+    a_number: str | None = Field(default=None, max_length=12)
+    mailing_address: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
+    # Second factor (TOTP). The last accepted time step refuses a replayed code.
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled_at: datetime | None = ts(default=None, nullable=True)
+    totp_last_step: int | None = Field(default=None)
 
 
 class UserPublic(UserBase):
@@ -80,6 +90,68 @@ class WebSession(SQLModel, table=True):
     expires_at: datetime = ts()
     user_agent: str = Field(default="", max_length=300)
     client_address: str = Field(default="", max_length=64)
+    # Authentication assurance: 1 after the password, 2 after the second factor too.
+    assurance: int = Field(default=1)
+
+
+class AccountToken(SQLModel, table=True):
+    """A single-use emailed link (verify an email, reset a password); the table holds its SHA-256."""
+
+    __tablename__ = "account_token"
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    purpose: str = Field(max_length=20)  # verify_email | reset_password
+    email: str = Field(max_length=254)  # the address the link was sent to (a new one when changing)
+    created_at: datetime = ts(default_factory=utcnow)
+    expires_at: datetime = ts()
+    used_at: datetime | None = ts(default=None, nullable=True)
+
+
+class RecoveryCode(SQLModel, table=True):
+    __tablename__ = "recovery_code"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    code_hash: str = Field(max_length=255)
+    used_at: datetime | None = ts(default=None, nullable=True)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins per key: an account (by a hash of its email, known or not) or a client address."""
+
+    __tablename__ = "sign_in_throttle"
+    key: str = Field(primary_key=True, max_length=80)
+    failures: int = Field(default=0)
+    window_started_at: datetime = ts(default_factory=utcnow)
+    next_allowed_at: datetime | None = ts(default=None, nullable=True)
+    locked_until: datetime | None = ts(default=None, nullable=True)
+
+
+class AccountEvent(SQLModel, table=True):
+    """The account activity log its owner reads: sign-ins, failures, security changes, filings."""
+
+    __tablename__ = "account_event"
+    __table_args__ = (sa.Index("ix_account_event_user", "user_id", "occurred_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id")
+    kind: str = Field(max_length=40)
+    occurred_at: datetime = ts(default_factory=utcnow)
+    client_address: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=300)
+    detail: str = Field(default="", max_length=200)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Staff actions, append-only: the database refuses UPDATE and DELETE (see migration 0002)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (sa.UniqueConstraint("idempotency_key", name="uq_audit_event_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=120)
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
+    action: str = Field(max_length=40)
+    receipt_number: str | None = Field(default=None, max_length=13, index=True)
+    occurred_at: datetime = ts(default_factory=utcnow)
+    detail: str = Field(default="", max_length=2000)
 
 
 # --- filing ---------------------------------------------------------------------------------
@@ -203,6 +275,6 @@ def age_in_days(since: datetime, now: datetime) -> int:
 
 
 __all__ = [
-    "Case", "CaseEvent", "CasePublic", "Draft", "Filing", "HumanTask", "OutboundEmail", "ReceiptCounter",
+    "AccountEvent", "AccountToken", "AuditEvent", "Case", "CaseEvent", "CasePublic", "Draft", "RecoveryCode", "SignInThrottle", "Filing", "HumanTask", "OutboundEmail", "ReceiptCounter",
     "User", "UserCreate", "UserPublic", "WebSession", "age_in_days", "date", "utcnow",
 ]

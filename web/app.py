@@ -19,12 +19,12 @@ from temporalio.client import Client
 
 import i18n
 from models.db import get_engine
-from models.tables import User
 from settings import PROJECT_ROOT, Settings, get_settings
 from web import security
-from web.deps import SignInRequired, csrf_protect
+from web.deps import SecondFactorRequired, SignInRequired, TwoFactorSetupRequired, csrf_protect, required_assurance
 from web.filing import keep_starting_pending_filings
-from web.routers import account, cases, dev, efile, officer, public
+from web.routers import account, cases, dev, efile, officer, public, registration
+from web.routers import security as security_pages
 from web.temporal import LazyTemporalClient
 from web.templating import is_htmx_fragment, render
 
@@ -33,16 +33,16 @@ log = logging.getLogger("caseline.web")
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 
 
-def _load_user(settings: Settings, token: str | None) -> User | None:
+def _load_session(settings: Settings, token: str | None, touch: bool):
     if not token:
         return None
     with Session(get_engine(settings.database_url), expire_on_commit=False) as db:
-        user = security.load_session_user(db, token=token, settings=settings)
+        found = security.load_session(db, token=token, settings=settings, touch=touch)
         db.commit()
-        return user
+        return found
 
 
-def _choose_language(request: Request, user: User | None) -> str:
+def _choose_language(request: Request, user) -> str:
     cookie = request.cookies.get(security.LANG_COOKIE)
     if cookie in i18n.LANGUAGES:
         return cookie
@@ -88,8 +88,14 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     @app.middleware("http")
     async def request_context(request: Request, call_next) -> Response:
         token = request.cookies.get(security.SESSION_COOKIE)
-        user = await run_in_threadpool(_load_user, settings, token) if token else None
-        request.state.user = user
+        # A page polling by itself is not the person being active: it must not keep the session alive.
+        polling = request.headers.get("HX-Request") == "true" and "since" in request.query_params
+        found = await run_in_threadpool(_load_session, settings, token, not polling) if token else None
+        user, web_session = found if found else (None, None)
+        request.state.session = web_session
+        # Pages see a person as signed in only once every factor they have is checked.
+        request.state.user = user if user is not None and web_session.assurance >= required_assurance(user) else None
+        request.state.partial_user = user
         request.state.lang = _choose_language(request, user)
         csrf_secret = request.cookies.get(security.CSRF_COOKIE)
         new_secret = None
@@ -108,16 +114,27 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
             response.set_cookie(
                 security.CSRF_COOKIE, new_secret, httponly=True, samesite="lax", secure=settings.secure_cookies, path="/"
             )
-        if token and user is None and not getattr(request.state, "session_replaced", False):
+        if token and found is None and not getattr(request.state, "session_replaced", False):
             response.delete_cookie(security.SESSION_COOKIE, path="/")
         return response
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
-        target = "/sign-in?" + _urlencode({"next": security.safe_next(request.url.path, "/account")})
-        if request.headers.get("HX-Request") == "true":
-            return Response(status_code=204, headers={"HX-Redirect": target})
-        return RedirectResponse(target, status_code=303)
+        if getattr(request.state, "partial_user", None) is not None:
+            return await second_factor_required(request, SecondFactorRequired())
+        return _redirect(request, "/sign-in?" + _urlencode({"next": security.safe_next(request.url.path, "/account")}))
+
+    @app.exception_handler(SecondFactorRequired)
+    async def second_factor_required(request: Request, exc: SecondFactorRequired) -> Response:
+        return _redirect(request, "/sign-in/two-factor?" + _urlencode({"next": security.safe_next(request.url.path, "")}))
+
+    @app.exception_handler(TwoFactorSetupRequired)
+    async def two_factor_setup_required(request: Request, exc: TwoFactorSetupRequired) -> Response:
+        return _redirect(request, "/account/two-factor")
+
+    @app.exception_handler(registration.VerifyEmailFirst)
+    async def verify_email_first(request: Request, exc: registration.VerifyEmailFirst) -> Response:
+        return registration.verify_first_page(request)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -143,6 +160,8 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
 
     app.include_router(public.router)
     app.include_router(account.router)
+    app.include_router(registration.router)
+    app.include_router(security_pages.router)
     app.include_router(efile.router)
     app.include_router(cases.router)
     app.include_router(officer.router)
@@ -150,6 +169,12 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         app.include_router(dev.router)
     app.state.is_htmx_fragment = is_htmx_fragment
     return app
+
+
+def _redirect(request: Request, target: str) -> Response:
+    if request.headers.get("HX-Request") == "true":
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
 
 
 def _error_page(request: Request, kind: str, status: int) -> Response:

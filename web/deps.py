@@ -22,6 +22,18 @@ class SignInRequired(Exception):
     """Raised for pages that need a signed-in user; answered with a redirect to sign in."""
 
 
+class SecondFactorRequired(Exception):
+    """The password was right; the authentication code is still to come."""
+
+
+class TwoFactorSetupRequired(Exception):
+    """Staff accounts must set up a second factor before anything else."""
+
+
+def required_assurance(user: User) -> int:
+    return 2 if user.totp_enabled_at is not None else 1
+
+
 def get_db(settings: Annotated[Settings, Depends(get_settings)]) -> Iterator[Session]:
     with Session(get_engine(settings.database_url), expire_on_commit=False) as session:
         yield session
@@ -31,13 +43,22 @@ SessionDep = Annotated[Session, Depends(get_db)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def current_user(request: Request) -> User:
+def any_factor_user(request: Request) -> User:
+    """Signed in with every factor the account has (pages that set up a second factor use this)."""
     user = getattr(request.state, "user", None)
     if user is None:
         raise SignInRequired()
     return user
 
 
+def current_user(user: Annotated[User, Depends(any_factor_user)]) -> User:
+    """Signed in, and a staff account has its second factor set up."""
+    if Role(user.role).is_staff and user.totp_enabled_at is None:
+        raise TwoFactorSetupRequired()
+    return user
+
+
+SignedInUser = Annotated[User, Depends(any_factor_user)]
 CurrentUser = Annotated[User, Depends(current_user)]
 
 

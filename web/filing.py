@@ -83,5 +83,8 @@ async def keep_starting_pending_filings(app_state, settings: Settings, every: fl
         try:
             client = await app_state.temporal.get()
             await start_pending_filings(client, settings=settings, older_than=timedelta(seconds=10))
+            from web.mail import dispatch_pending
+
+            await dispatch_pending(client, settings=settings, older_than=timedelta(seconds=30))
         except Exception:  # Temporal still down or a database hiccup: try again next round
             log.warning("could not start pending filings yet", exc_info=True)

@@ -28,8 +28,14 @@ def _digest(token: str) -> str:
 # --- sessions ---------------------------------------------------------------------------
 
 
-def create_session(db: Session, *, user: User, settings: Settings, user_agent: str, client_address: str) -> str:
-    """A new session (a new id at every sign-in); returns the cookie value."""
+def session_id_for(token: str) -> str:
+    return _digest(token)
+
+
+def create_session(
+    db: Session, *, user: User, settings: Settings, user_agent: str, client_address: str, assurance: int = 1
+) -> str:
+    """A new session (a new id at every sign-in and at the second factor); returns the cookie value."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.add(
@@ -41,6 +47,7 @@ def create_session(db: Session, *, user: User, settings: Settings, user_agent: s
             expires_at=now + timedelta(hours=settings.session_absolute_hours),
             user_agent=user_agent[:300],
             client_address=client_address[:64],
+            assurance=assurance,
         )
     )
     return token
@@ -48,6 +55,14 @@ def create_session(db: Session, *, user: User, settings: Settings, user_agent: s
 
 def load_session_user(db: Session, *, token: str | None, settings: Settings) -> User | None:
     """The user of a live session, touching its idle timer; expired sessions are deleted."""
+    found = load_session(db, token=token, settings=settings)
+    return found[0] if found else None
+
+
+def load_session(
+    db: Session, *, token: str | None, settings: Settings, touch: bool = True
+) -> tuple[User, WebSession] | None:
+    """The user and session record of a live session; ``touch`` restarts its idle timer."""
     if not token:
         return None
     record = db.get(WebSession, _digest(token))
@@ -58,10 +73,11 @@ def load_session_user(db: Session, *, token: str | None, settings: Settings) -> 
     if now >= record.expires_at or now >= idle_limit:
         db.delete(record)
         return None
-    if now - record.last_seen_at >= SEEN_RESOLUTION:
+    if touch and now - record.last_seen_at >= SEEN_RESOLUTION:
         record.last_seen_at = now
         db.add(record)
-    return db.get(User, record.user_id)
+    user = db.get(User, record.user_id)
+    return (user, record) if user is not None else None
 
 
 def end_session(db: Session, *, token: str | None) -> None:

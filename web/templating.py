@@ -83,6 +83,7 @@ def render(
         "user": getattr(request.state, "user", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
         "is_dev": settings.is_dev,
+        "session_idle_minutes": settings.session_idle_minutes,
         "temporal_ui_url": settings.temporal_ui_url,
         "current_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     }

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
+import pyotp
 import pytest
 from playwright.async_api import BrowserContext, Page, Response, expect
 
@@ -118,7 +119,12 @@ async def sign_in(page: Page, role: str, *, home: str) -> None:
         await visit(page, "/sign-in")
     await page.get_by_label("Email address").fill(account.email)
     await page.get_by_label("Password").fill(account.password)
-    await follow(page, page.get_by_role("button", name="Sign in").click, url=re.compile(re.escape(home) + "$"))
+    if account.totp_secret:  # staff: the password, then the code of their authentication app
+        await follow(page, page.get_by_role("button", name="Sign in").click, url=re.compile(r"/sign-in/two-factor"))
+        await page.get_by_label("Authentication code").fill(pyotp.TOTP(account.totp_secret).now())
+        await follow(page, page.get_by_role("button", name="Continue").click, url=re.compile(re.escape(home) + "$"))
+    else:
+        await follow(page, page.get_by_role("button", name="Sign in").click, url=re.compile(re.escape(home) + "$"))
     await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 

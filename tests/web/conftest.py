@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pyotp
 import pytest
 from starlette.testclient import TestClient
 
@@ -44,10 +45,19 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-def sign_in(client: TestClient, email: str, password: str) -> None:
+def sign_in(client: TestClient, email: str, password: str, *, totp_secret: str | None = None) -> None:
+    """Password, then (for accounts with two-step verification, such as demo staff) the current code."""
     token = csrf_from(client.get("/sign-in").text)
     response = client.post("/sign-in", data={"csrf_token": token, "email": email, "password": password})
     assert response.status_code == 303, response.text
+    if response.headers["location"].startswith("/sign-in/two-factor"):
+        from cli import DEMO_ACCOUNTS
+
+        secret = totp_secret or next(a.totp_secret for a in DEMO_ACCOUNTS if a.email == email)
+        page = client.get(response.headers["location"])
+        code = pyotp.TOTP(secret).now()
+        answer = client.post("/sign-in/two-factor", data={"csrf_token": csrf_from(page.text), "code": code})
+        assert answer.status_code == 303, answer.text
 
 
 def csrf(client: TestClient, path: str = "/") -> str:

@@ -10,11 +10,13 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from i18n import N_
+from models.account_security import log_event
 from models.domain import Role
 from models.forms import FORMS, FORMS_BY_SLUG, FormSpec, validate_answers
 from models.tables import Draft, User, utcnow
 from web.deps import CurrentUser, SessionDep, SettingsDep
 from web.filing import start_workflow, submit_draft
+from web.routers.registration import VerifyEmailFirst
 from web.templating import render
 
 router = APIRouter(prefix="/efile")
@@ -24,6 +26,8 @@ log = logging.getLogger("caseline.efile")
 def _filer(user: User) -> User:
     if Role(user.role) not in (Role.APPLICANT, Role.REPRESENTATIVE):
         raise HTTPException(status_code=403)
+    if user.email_verified_at is None:
+        raise VerifyEmailFirst()  # notices go by email: the address must be proved first
     return user
 
 
@@ -77,14 +81,16 @@ async def create_draft(request: Request, slug: str, user: CurrentUser, db: Sessi
 
 @router.get("/drafts/{draft_id}")
 def edit_draft(request: Request, draft_id: str, user: CurrentUser, db: SessionDep) -> Response:
-    draft = _own_draft(db, draft_id, _filer(user))
+    draft = _own_draft(db, draft_id, user)
+    _filer(user)
     form = FORMS[draft.form_type]
     return _form_page(request, form, answers=draft.answers, errors={}, action=f"/efile/drafts/{draft.id}")
 
 
 @router.post("/drafts/{draft_id}")
 async def update_draft(request: Request, draft_id: str, user: CurrentUser, db: SessionDep) -> Response:
-    draft = _own_draft(db, draft_id, _filer(user))
+    draft = _own_draft(db, draft_id, user)
+    _filer(user)
     form = FORMS[draft.form_type]
     answers, errors = validate_answers(form, await _submitted_fields(request), today=utcnow().date())
     if errors:
@@ -107,13 +113,15 @@ def _review_page(request: Request, draft: Draft, *, errors: dict, status_code: i
 
 @router.get("/drafts/{draft_id}/review")
 def review(request: Request, draft_id: str, user: CurrentUser, db: SessionDep) -> Response:
-    draft = _own_draft(db, draft_id, _filer(user))
+    draft = _own_draft(db, draft_id, user)
+    _filer(user)
     return _review_page(request, draft, errors={})
 
 
 @router.post("/drafts/{draft_id}/submit")
 async def submit(request: Request, draft_id: str, user: CurrentUser, db: SessionDep, settings: SettingsDep) -> Response:
-    draft = _own_draft(db, draft_id, _filer(user))
+    draft = _own_draft(db, draft_id, user)
+    _filer(user)
     form = FORMS[draft.form_type]
     fields = await _submitted_fields(request)
     _, answer_errors = validate_answers(form, draft.answers, today=utcnow().date())
@@ -123,6 +131,10 @@ async def submit(request: Request, draft_id: str, user: CurrentUser, db: Session
         errors = {"attest": N_("Confirm that the information you gave is true and correct")}
         return _review_page(request, draft, errors=errors, status_code=422)
     filing = submit_draft(db, draft=draft, office=settings.online_office)
+    address = request.client.host if request.client else ""
+    log_event(db, user_id=user.id or 0, kind="case_filed", client_address=address,
+              user_agent=request.headers.get("user-agent", ""), detail=filing.receipt_number)
+    db.commit()
     try:
         client = await request.app.state.temporal.get()
         await asyncio.wait_for(start_workflow(client, filing=filing, settings=settings), timeout=15)
