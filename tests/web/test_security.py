@@ -277,3 +277,36 @@ def test_changing_the_email_needs_the_new_address_and_signs_out_other_sessions(c
         assert db.exec(select(User).where(User.email == "maria.new@example.com")).first() is not None
         told = db.exec(select(OutboundEmail).where(OutboundEmail.to_address == APPLICANT.email)).all()
     assert any("email address" in m.subject for m in told)
+
+
+def test_unknown_accounts_cost_the_same_password_hashing_work(client, monkeypatch):
+    from models import accounts
+
+    hasher = accounts.password_hasher()
+    calls: list[str] = []
+    original = type(hasher).verify
+
+    def counting(self, hash_, password):
+        calls.append(hash_[:9])
+        return original(self, hash_, password)
+
+    monkeypatch.setattr(type(hasher), "verify", counting)
+    _attempt(client, APPLICANT.email, "a wrong password here")
+    known = list(calls)
+    calls.clear()
+    _attempt(client, "no.such.person@example.com", "a wrong password here")
+    assert len(known) == len(calls) == 1
+    assert known[0] == calls[0] == "$argon2id"  # the same algorithm and parameters, so the same work
+
+
+def test_free_text_from_registration_is_escaped(client, settings):
+    from models.accounts import create_user
+
+    with session_scope(settings.database_url) as db:
+        user = create_user(db, email="xss@example.com", password="velvet canyon morning tide",
+                           full_name=XSS[:150])
+        user.email_verified_at = utcnow()
+    sign_in(client, "xss@example.com", "velvet canyon morning tide")
+    page = client.get("/account")
+    assert page.status_code == 200
+    assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text
