@@ -73,14 +73,16 @@ def seed_demo_accounts(settings: Settings) -> list[DemoAccount]:
     created = []
     with session_scope(settings.database_url) as db:
         for account in DEMO_ACCOUNTS:
-            if get_user_by_email(db, email=account.email) is None:
+            user = get_user_by_email(db, email=account.email)
+            if user is None:
                 user = create_user(db, email=account.email, password=account.password, full_name=account.full_name,
                                    role=Role(account.role))
-                user.email_verified_at = utcnow()
-                if account.totp_secret:
-                    user.totp_secret = account.totp_secret
-                    user.totp_enabled_at = utcnow()
                 created.append(account)
+            # Also brings demo accounts made by an older version up to date.
+            user.email_verified_at = user.email_verified_at or utcnow()
+            if account.totp_secret and user.totp_enabled_at is None:
+                user.totp_secret = account.totp_secret
+                user.totp_enabled_at = utcnow()
     return created
 
 
