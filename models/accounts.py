@@ -12,7 +12,6 @@ from models.domain import Role
 from models.passwords import check_password, normalize_password
 from models.tables import User
 
-PASSWORD_MIN_LENGTH = 12
 
 
 @lru_cache
@@ -53,21 +52,24 @@ def create_user(
     return user
 
 
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether ``password`` (normalised as when it was hashed) matches ``password_hash``."""
+    try:
+        return password_hasher().verify(password_hash, normalize_password(password or ""))
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def authenticate(session: Session, *, email: str, password: str) -> User | None:
     """The user when the password matches, else None. Unknown accounts cost the same hashing work."""
     user = get_user_by_email(session, email=email)
+    if user is None:
+        verify_password(_dummy_hash(), password)
+        return None
+    if not verify_password(user.password_hash, password):
+        return None
     hasher = password_hasher()
     password = normalize_password(password)
-    if user is None:
-        try:
-            hasher.verify(_dummy_hash(), password)
-        except VerificationError:
-            pass
-        return None
-    try:
-        hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return None
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
         session.add(user)

@@ -22,7 +22,7 @@ from models.db import get_engine
 from settings import PROJECT_ROOT, Settings, get_settings
 from web import security
 from web.deps import SecondFactorRequired, SignInRequired, TwoFactorSetupRequired, csrf_protect, required_assurance
-from web.filing import keep_starting_pending_filings
+from web.filing import keep_starting_pending_work
 from web.routers import account, cases, dev, efile, officer, public, registration
 from web.routers import security as security_pages
 from web.temporal import LazyTemporalClient
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(keep_starting_pending_filings(app.state, settings))
+        task = asyncio.create_task(keep_starting_pending_work(app.state, settings))
         try:
             yield
         finally:
@@ -87,7 +87,9 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
 
     @app.middleware("http")
     async def request_context(request: Request, call_next) -> Response:
-        token = request.cookies.get(security.SESSION_COOKIE)
+        static = request.url.path.startswith("/static/")
+        # Assets need no session: no database round trip for each stylesheet, script and font.
+        token = None if static else request.cookies.get(security.SESSION_COOKIE)
         # A page polling by itself is not the person being active: it must not keep the session alive.
         polling = request.headers.get("HX-Request") == "true" and "since" in request.query_params
         found = await run_in_threadpool(_load_session, settings, token, not polling) if token else None
@@ -106,11 +108,11 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         response = await call_next(request)
         for name, value in headers.items():
             response.headers.setdefault(name, value)
-        if request.url.path.startswith("/static/"):
+        if static:
             response.headers.setdefault("Cache-Control", "public, max-age=3600")
         else:
             response.headers.setdefault("Cache-Control", "no-store")
-        if new_secret:
+        if new_secret and not static:
             response.set_cookie(
                 security.CSRF_COOKIE, new_secret, httponly=True, samesite="lax", secure=settings.secure_cookies, path="/"
             )
@@ -167,7 +169,6 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(officer.router)
     if settings.is_dev:
         app.include_router(dev.router)
-    app.state.is_htmx_fragment = is_htmx_fragment
     return app
 
 

@@ -15,6 +15,7 @@ from models.forms import FORMS
 from models.receipts import issue_receipt_number
 from models.tables import Draft, Filing, utcnow
 from settings import Settings
+from web.mail import dispatch_pending
 from workflows.client import start_case
 from workflows.types import CaseInput
 
@@ -77,14 +78,13 @@ async def start_pending_filings(client: Client, *, settings: Settings, older_tha
     return len(pending)
 
 
-async def keep_starting_pending_filings(app_state, settings: Settings, every: float = 15.0) -> None:
+async def keep_starting_pending_work(app_state, settings: Settings, every: float = 15.0) -> None:
+    """Start what was saved while Temporal was unreachable: case workflows and account mail."""
     while True:
         await asyncio.sleep(every)
         try:
             client = await app_state.temporal.get()
             await start_pending_filings(client, settings=settings, older_than=timedelta(seconds=10))
-            from web.mail import dispatch_pending
-
             await dispatch_pending(client, settings=settings, older_than=timedelta(seconds=30))
         except Exception:  # Temporal still down or a database hiccup: try again next round
             log.warning("could not start pending filings yet", exc_info=True)

@@ -8,8 +8,10 @@ import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from fastapi import Request
 from sqlmodel import Session, delete
 
+from models.account_security import log_event
 from models.tables import User, WebSession, utcnow
 from settings import Settings
 
@@ -53,12 +55,6 @@ def create_session(
     return token
 
 
-def load_session_user(db: Session, *, token: str | None, settings: Settings) -> User | None:
-    """The user of a live session, touching its idle timer; expired sessions are deleted."""
-    found = load_session(db, token=token, settings=settings)
-    return found[0] if found else None
-
-
 def load_session(
     db: Session, *, token: str | None, settings: Settings, touch: bool = True
 ) -> tuple[User, WebSession] | None:
@@ -83,6 +79,17 @@ def load_session(
 def end_session(db: Session, *, token: str | None) -> None:
     if token:
         db.exec(delete(WebSession).where(WebSession.id == _digest(token)))  # type: ignore[call-overload]
+
+
+def client_of(request: Request) -> tuple[str, str]:
+    """The client address and user agent, as the activity log and the sessions page show them."""
+    return (request.client.host if request.client else ""), request.headers.get("user-agent", "")[:300]
+
+
+def log_request_event(request: Request, db: Session, user: User, kind: str, detail: str = "") -> None:
+    """Add an entry to ``user``'s activity log, with where the request came from."""
+    address, agent = client_of(request)
+    log_event(db, user_id=user.id or 0, kind=kind, client_address=address, user_agent=agent, detail=detail)
 
 
 # --- CSRF (signed double-submit cookie) ---------------------------------------------------

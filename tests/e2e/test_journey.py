@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pyotp
 import pytest
-from playwright.async_api import BrowserContext, Page, Response, expect
+from playwright.async_api import Page, Response, expect
 
 from mailsink import StoredMail, read_mailbox
 from tests.e2e.conftest import AXE_JS, LiveSystem, demo_account, javascript_enabled

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 

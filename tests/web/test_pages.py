@@ -133,7 +133,6 @@ def test_another_persons_case_is_a_404(client, settings):
     ].split("/")[2].split("?")[0]
     client.post("/sign-out", data={"csrf_token": token})
 
-    from cli import seed_demo_accounts  # noqa: F401  (accounts exist already)
     from models.accounts import create_user
 
     with session_scope(settings.database_url) as db:

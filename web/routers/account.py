@@ -4,6 +4,7 @@ and the applicant's dashboard."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -16,7 +17,6 @@ from models.account_security import (
     account_key,
     address_key,
     clear_failures,
-    log_event,
     record_failure,
     throttle_check,
 )
@@ -27,7 +27,7 @@ from models.queries import cases_for_applicant, drafts_for_user
 from models.tables import RecoveryCode, User, utcnow
 from web.deps import CurrentUser, SessionDep, SettingsDep
 from web.mail import dispatch_soon, queue_account_email
-from web.security import SESSION_COOKIE, create_session, end_session, safe_next
+from web.security import SESSION_COOKIE, client_of, create_session, end_session, log_request_event, safe_next
 from web.templating import render
 
 router = APIRouter()
@@ -37,15 +37,15 @@ def _home_for(role: str) -> str:
     return "/officer" if Role(role).adjudicates else "/account"
 
 
-def client_of(request: Request) -> tuple[str, str]:
-    return (request.client.host if request.client else ""), request.headers.get("user-agent", "")[:300]
-
-
-def _wait_message(seconds: float) -> dict[str, object]:
-    minutes = int(seconds // 60) + 1
+def _throttled(db, keys: list[str]) -> dict[str, object] | None:
+    """None when a sign-in attempt may go ahead, else what the page says about waiting."""
+    state = throttle_check(db, keys=keys)
+    if state.allowed:
+        return None
+    seconds = state.retry_after.total_seconds()
     if seconds < 60:
         return {"wait": N_("Too many attempts. Wait a minute and try again."), "minutes": 1}
-    return {"wait": N_("Too many attempts. Wait %(minutes)s minutes and try again."), "minutes": minutes}
+    return {"wait": N_("Too many attempts. Wait %(minutes)s minutes and try again."), "minutes": int(seconds // 60) + 1}
 
 
 def _sign_in_page(request: Request, *, next: str, email: str, errors: dict, status_code: int = 200, **extra) -> Response:
@@ -90,13 +90,9 @@ async def sign_in(
         errors["password"] = N_("Enter your password")
     if errors:
         return _sign_in_page(request, next=next, email=email, errors=errors, status_code=422)
-    address, agent = client_of(request)
-    keys = [account_key(email), address_key(address)]
-    state = throttle_check(db, keys=keys)
-    if not state.allowed:
-        return _sign_in_page(
-            request, next=next, email=email, errors={}, status_code=429, **_wait_message(state.retry_after.total_seconds())
-        )
+    keys = [account_key(email), address_key(client_of(request)[0])]
+    if wait := _throttled(db, keys):
+        return _sign_in_page(request, next=next, email=email, errors={}, status_code=429, **wait)
     user = authenticate(db, email=email, password=password)
     if user is None:
         row = record_failure(db, key=keys[0])
@@ -104,9 +100,9 @@ async def sign_in(
         known = get_user_by_email(db, email=email)
         email_ids = []
         if known is not None:
-            log_event(db, user_id=known.id or 0, kind="sign_in_failed", client_address=address, user_agent=agent)
+            log_request_event(request, db, known, "sign_in_failed")
             if row.failures == LOCK_AFTER:
-                log_event(db, user_id=known.id or 0, kind="account_locked", client_address=address, user_agent=agent)
+                log_request_event(request, db, known, "account_locked")
                 mail = queue_account_email(
                     db, to=known.email, language=known.language, subject=N_("Your Caseline account is locked for now"),
                     template="account_locked.txt", context={}, settings=settings,
@@ -123,15 +119,9 @@ async def sign_in(
     clear_failures(db, key=keys[0])
     if user.totp_enabled_at is not None:
         return _start_session(request, db, settings, user, assurance=1,
-                              next="/sign-in/two-factor?next=" + _quote(safe_next(next, "")))
-    log_event(db, user_id=user.id or 0, kind="signed_in", client_address=address, user_agent=agent)
+                              next="/sign-in/two-factor?next=" + quote(safe_next(next, ""), safe=""))
+    log_request_event(request, db, user, "signed_in")
     return _start_session(request, db, settings, user, assurance=1, next=safe_next(next, _home_for(user.role)))
-
-
-def _quote(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")
 
 
 def _challenge_page(request: Request, *, next: str, errors: dict, status_code: int = 200, **extra) -> Response:
@@ -168,12 +158,10 @@ async def two_factor(
     user = db.get(User, partial.id)
     if user is None or user.totp_secret is None:
         return RedirectResponse("/sign-in", status_code=303)
-    address, agent = client_of(request)
+    address = client_of(request)[0]
     key = f"second-factor:{user.id}"
-    state = throttle_check(db, keys=[key, address_key(address)])
-    if not state.allowed:
-        return _challenge_page(request, next=next, errors={}, status_code=429,
-                               **_wait_message(state.retry_after.total_seconds()))
+    if wait := _throttled(db, [key, address_key(address)]):
+        return _challenge_page(request, next=next, errors={}, status_code=429, **wait)
     home = safe_next(next, _home_for(user.role))
     if recovery_code.strip():
         hashes = db.exec(select(RecoveryCode).where(RecoveryCode.user_id == user.id)).all()
@@ -182,8 +170,7 @@ async def two_factor(
             hashes[index].used_at = utcnow()
             db.add(hashes[index])
             left = sum(1 for h in hashes if h.used_at is None)
-            log_event(db, user_id=user.id or 0, kind="recovery_code_used", client_address=address, user_agent=agent,
-                      detail=str(left))
+            log_request_event(request, db, user, "recovery_code_used", detail=str(left))
             mail = queue_account_email(
                 db, to=user.email, language=user.language, subject=N_("A recovery code was used on your Caseline account"),
                 template="recovery_code_used.txt", context={"left": left}, settings=settings,
@@ -199,13 +186,12 @@ async def two_factor(
             user.totp_last_step = step
             db.add(user)
             clear_failures(db, key=key)
-            log_event(db, user_id=user.id or 0, kind="signed_in", client_address=address, user_agent=agent,
-                      detail="two-factor")
+            log_request_event(request, db, user, "signed_in", detail="two-factor")
             return _start_session(request, db, settings, user, assurance=2, next=home)
         errors = {"code": N_("This code is not right. Enter the 6-digit code your app shows now.")}
     record_failure(db, key=key)
     record_failure(db, key=address_key(address), per_address=True)
-    log_event(db, user_id=user.id or 0, kind="second_factor_failed", client_address=address, user_agent=agent)
+    log_request_event(request, db, user, "second_factor_failed")
     db.commit()
     return _challenge_page(request, next=next, errors=errors, status_code=422)
 
@@ -214,8 +200,7 @@ async def two_factor(
 def sign_out(request: Request, db: SessionDep) -> Response:
     user = getattr(request.state, "partial_user", None)
     if user is not None:
-        address, agent = client_of(request)
-        log_event(db, user_id=user.id or 0, kind="signed_out", client_address=address, user_agent=agent)
+        log_request_event(request, db, user, "signed_out")
     end_session(db, token=request.cookies.get(SESSION_COOKIE))
     db.commit()
     request.state.session_replaced = True

@@ -10,11 +10,11 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from i18n import N_
-from models.account_security import log_event
 from models.domain import Role
 from models.forms import FORMS, FORMS_BY_SLUG, FormSpec, validate_answers
 from models.tables import Draft, User, utcnow
 from web.deps import CurrentUser, SessionDep, SettingsDep
+from web.security import log_request_event
 from web.filing import start_workflow, submit_draft
 from web.routers.registration import VerifyEmailFirst
 from web.templating import render
@@ -131,9 +131,7 @@ async def submit(request: Request, draft_id: str, user: CurrentUser, db: Session
         errors = {"attest": N_("Confirm that the information you gave is true and correct")}
         return _review_page(request, draft, errors=errors, status_code=422)
     filing = submit_draft(db, draft=draft, office=settings.online_office)
-    address = request.client.host if request.client else ""
-    log_event(db, user_id=user.id or 0, kind="case_filed", client_address=address,
-              user_agent=request.headers.get("user-agent", ""), detail=filing.receipt_number)
+    log_request_event(request, db, user, "case_filed", detail=filing.receipt_number)
     db.commit()
     try:
         client = await request.app.state.temporal.get()

@@ -22,7 +22,6 @@ from models.account_security import (
     clear_failures,
     end_other_sessions,
     issue_token,
-    log_event,
     peek_token,
     redeem_token,
 )
@@ -34,7 +33,7 @@ from models.tables import OutboundEmail, User, utcnow
 from settings import Settings
 from web.deps import SessionDep, SettingsDep, SignedInUser
 from web.mail import ACCOUNT_KEY_PREFIX, dispatch_soon, queue_account_email
-from web.security import SESSION_COOKIE
+from web.security import SESSION_COOKIE, log_request_event
 from web.templating import render
 
 router = APIRouter()
@@ -153,15 +152,6 @@ def full_name_of(answers: dict[str, str]) -> str:
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _client(request: Request) -> tuple[str, str]:
-    return (request.client.host if request.client else ""), request.headers.get("user-agent", "")[:300]
-
-
-def _log(request: Request, db: Session, user: User, kind: str, detail: str = "") -> None:
-    address, agent = _client(request)
-    log_event(db, user_id=user.id or 0, kind=kind, client_address=address, user_agent=agent, detail=detail)
-
-
 def _link(settings: Settings, path: str) -> str:
     return f"{settings.base_url.rstrip('/')}{path}"
 
@@ -198,11 +188,13 @@ async def _send(request: Request, settings: Settings, email_ids: list[int | None
         await dispatch_soon(request.app.state, email_ids=ids, settings=settings)
 
 
-def _queue_verification(db: Session, settings: Settings, user: User) -> int | None:
-    if not _mail_allowed(db, to=user.email, template="verify_email.txt"):
+def queue_verification(db: Session, settings: Settings, user: User, *, email: str | None = None) -> int | None:
+    """Mail a confirmation link for ``email`` (a new address when changing it; else the account's)."""
+    email = email or user.email
+    if not _mail_allowed(db, to=email, template="verify_email.txt"):
         return None
-    token = issue_token(db, user=user, purpose="verify_email", email=user.email)
-    return _queue(db, settings, to=user.email, language=user.language,
+    token = issue_token(db, user=user, purpose="verify_email", email=email)
+    return _queue(db, settings, to=email, language=user.language,
                   subject=N_("Confirm your email address for Caseline"), template="verify_email.txt",
                   context={"token": token, "link": _link(settings, f"/verify-email/{token}")})
 
@@ -261,8 +253,8 @@ async def register(request: Request, db: SessionDep, settings: SettingsDep) -> R
             user.a_number = answers.get("a_number") or None
             user.mailing_address = {name: answers.get(name, "") for name in ("street", "apartment", "city", "state", "zip_code")}
             db.add(user)
-            _log(request, db, user, "account_created")
-            email_id = _queue_verification(db, settings, user)
+            log_request_event(request, db, user, "account_created")
+            email_id = queue_verification(db, settings, user)
             db.commit()
             await _send(request, settings, [email_id])
             return RedirectResponse("/register/check-email", status_code=303)
@@ -308,7 +300,7 @@ async def verify_email(request: Request, token: str, db: SessionDep, settings: S
         current = getattr(request.state, "session", None)
         keep = current.id if current is not None and current.user_id == user.id else None
         end_other_sessions(db, user_id=user.id or 0, keep_session_id=keep)
-        _log(request, db, user, "email_changed")
+        log_request_event(request, db, user, "email_changed")
         email_ids.append(_queue(
             db, settings, to=old_email, language=user.language,
             subject=N_("The email address of your Caseline account was changed"), template="security_notice.txt",
@@ -319,7 +311,7 @@ async def verify_email(request: Request, token: str, db: SessionDep, settings: S
     if user.email_verified_at is None or changed:
         user.email_verified_at = utcnow()
     db.add(user)
-    _log(request, db, user, "email_verified")
+    log_request_event(request, db, user, "email_verified")
     try:
         db.commit()
     except IntegrityError:  # the new address was taken in the same moment
@@ -334,7 +326,7 @@ async def resend_verification(request: Request, user: SignedInUser, db: SessionD
     record = db.get(User, user.id)
     if record is None or record.email_verified_at is not None:
         return RedirectResponse("/account", status_code=303)
-    email_id = _queue_verification(db, settings, record)
+    email_id = queue_verification(db, settings, record)
     db.commit()
     if email_id is None:
         return RedirectResponse("/account?verification_wait=1", status_code=303)
@@ -408,11 +400,11 @@ async def reset_password(request: Request, token: str, db: SessionDep, settings:
     user.password_changed_at = now
     if user.email_verified_at is None and record.email == user.email:
         user.email_verified_at = now  # the link proved the address
-        _log(request, db, user, "email_verified")
+        log_request_event(request, db, user, "email_verified")
     db.add(user)
     ended = end_other_sessions(db, user_id=user.id or 0, keep_session_id=None)
     clear_failures(db, key=account_key(user.email))
-    _log(request, db, user, "password_reset", detail=str(ended))
+    log_request_event(request, db, user, "password_reset", detail=str(ended))
     email_id = _queue(db, settings, to=user.email, language=user.language,
                       subject=N_("Your Caseline password was changed"), template="password_changed.txt",
                       context={"when": now})

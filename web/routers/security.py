@@ -11,22 +11,24 @@ from sqlmodel import delete
 
 from i18n import N_
 from models import totp
-from models.account_security import active_sessions, end_other_sessions, issue_token, log_event, recent_events
-from models.accounts import get_user_by_email, hash_password, password_hasher
+from models.account_security import active_sessions, end_other_sessions, recent_events
+from models.accounts import get_user_by_email, hash_password, verify_password
 from models.tables import RecoveryCode, User, WebSession, utcnow
 from web.deps import SessionDep, SettingsDep, SignedInUser
 from web.mail import dispatch_soon, queue_account_email
-from web.routers.account import client_of
+from web.routers.registration import queue_verification
+from web.security import log_request_event
 from web.templating import render
 
 router = APIRouter()
 
 
-def _verify_password(user: User, password: str) -> bool:
-    try:
-        return password_hasher().verify(user.password_hash, password or "")
-    except Exception:  # argon2 raises on mismatch; either way it is not the password
-        return False
+def _own_row(db, user: User) -> User:
+    """The signed-in person's row in this request's database session (the middleware's is closed)."""
+    record = db.get(User, user.id)
+    if record is None:  # deleted while signed in
+        raise HTTPException(status_code=404)
+    return record
 
 
 def _current_session_id(request: Request) -> str | None:
@@ -41,11 +43,6 @@ async def _notify(request: Request, db, settings, user: User, *, subject: str, m
     )
     db.commit()
     await dispatch_soon(request.app.state, email_ids=[mail.id or 0], settings=settings)
-
-
-def _log(request: Request, db, user: User, kind: str, detail: str = "") -> None:
-    address, agent = client_of(request)
-    log_event(db, user_id=user.id or 0, kind=kind, client_address=address, user_agent=agent, detail=detail)
 
 
 # --- overview ------------------------------------------------------------------------------
@@ -71,20 +68,19 @@ async def change_password(
     from models.passwords import check_password
 
     errors: dict[str, str] = {}
-    if not _verify_password(user, current_password):
+    if not verify_password(user.password_hash, current_password):
         errors["current_password"] = N_("Your current password is not right")
     problems = check_password(new_password, email=user.email, full_name=user.full_name)
     if problems:
         errors["new_password"] = problems[0]
     if errors:
         return _security_page(request, user, errors=errors, status_code=422)
-    record = db.get(User, user.id)
-    assert record is not None
+    record = _own_row(db, user)
     record.password_hash = hash_password(new_password)
     record.password_changed_at = utcnow()
     db.add(record)
     ended = end_other_sessions(db, user_id=record.id or 0, keep_session_id=_current_session_id(request))
-    _log(request, db, record, "password_changed", detail=str(ended))
+    log_request_event(request, db, record, "password_changed", detail=str(ended))
     await _notify(request, db, settings, record, subject=N_("Your Caseline password was changed"),
                   message=N_("The password of your Caseline account was changed, and every other session was signed out. If you did not do this, reset your password now."))
     return RedirectResponse("/account/security?changed=password", status_code=303)
@@ -98,26 +94,20 @@ async def change_email(
 ) -> Response:
     errors: dict[str, str] = {}
     new_email = new_email.strip().lower()
-    if not _verify_password(user, current_password):
+    if not verify_password(user.password_hash, current_password):
         errors["email_current_password"] = N_("Your current password is not right")
     if "@" not in new_email or len(new_email) > 254 or " " in new_email or new_email.startswith("@") or new_email.endswith("@"):
         errors["new_email"] = N_("Enter an email address in the right form, like name@example.com")
     if errors:
         return _security_page(request, user, errors=errors, values={"new_email": new_email}, status_code=422)
-    record = db.get(User, user.id)
-    assert record is not None
-    email_ids = []
+    record = _own_row(db, user)
+    email_id = None
     if get_user_by_email(db, email=new_email) is None and new_email != record.email:
-        token = issue_token(db, user=record, purpose="verify_email", email=new_email)
-        mail = queue_account_email(
-            db, to=new_email, language=record.language, subject=N_("Confirm your email address for Caseline"),
-            template="verify_email.txt", context={"token": token, "link": f"{settings.base_url.rstrip('/')}/verify-email/{token}"},
-            settings=settings,
-        )
-        email_ids.append(mail.id or 0)
-    _log(request, db, record, "email_change_requested")
+        email_id = queue_verification(db, settings, record, email=new_email)
+    log_request_event(request, db, record, "email_change_requested")
     db.commit()
-    await dispatch_soon(request.app.state, email_ids=email_ids, settings=settings)
+    if email_id is not None:
+        await dispatch_soon(request.app.state, email_ids=[email_id], settings=settings)
     # The same answer whether or not another account uses the address.
     return RedirectResponse("/account/security?changed=email_sent", status_code=303)
 
@@ -127,8 +117,7 @@ async def change_email(
 
 @router.get("/account/two-factor")
 def two_factor_setup(request: Request, user: SignedInUser, db: SessionDep, settings: SettingsDep) -> Response:
-    record = db.get(User, user.id)
-    assert record is not None
+    record = _own_row(db, user)
     if record.totp_enabled_at is None and record.totp_secret is None:
         record.totp_secret = totp.new_secret()
         db.add(record)
@@ -149,8 +138,7 @@ async def two_factor_confirm(
     request: Request, user: SignedInUser, db: SessionDep, settings: SettingsDep,
     code: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    record = db.get(User, user.id)
-    assert record is not None
+    record = _own_row(db, user)
     if record.totp_enabled_at is not None or not record.totp_secret:
         return RedirectResponse("/account/two-factor", status_code=303)
     step = totp.verify_code(secret=record.totp_secret, code=code, last_used_step=record.totp_last_step)
@@ -167,7 +155,7 @@ async def two_factor_confirm(
     if session_record is not None:
         session_record.assurance = 2  # this session has just proved the new factor
         db.add(session_record)
-    _log(request, db, record, "two_factor_enabled")
+    log_request_event(request, db, record, "two_factor_enabled")
     await _notify(request, db, settings, record, subject=N_("Two-step verification was set up on your Caseline account"),
                   message=N_("An authentication app was set up as the second step of signing in to your Caseline account. If you did not do this, reset your password now."))
     return render(request, "account/recovery_codes.html", {"codes": codes})
@@ -186,15 +174,14 @@ async def regenerate_recovery_codes(
     request: Request, user: SignedInUser, db: SessionDep, settings: SettingsDep,
     current_password: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
-    record = db.get(User, user.id)
-    assert record is not None
+    record = _own_row(db, user)
     if record.totp_enabled_at is None:
         return RedirectResponse("/account/two-factor", status_code=303)
-    if not _verify_password(record, current_password):
+    if not verify_password(record.password_hash, current_password):
         return _two_factor_page(request, record, errors={"codes_password": N_("Your current password is not right")},
                                 status_code=422)
     codes = _new_recovery_codes(db, record)
-    _log(request, db, record, "recovery_codes_replaced")
+    log_request_event(request, db, record, "recovery_codes_replaced")
     await _notify(request, db, settings, record, subject=N_("New recovery codes were made for your Caseline account"),
                   message=N_("New recovery codes were made for your Caseline account; the old ones no longer work. If you did not do this, reset your password now."))
     return render(request, "account/recovery_codes.html", {"codes": codes})
@@ -206,9 +193,8 @@ async def replace_device(
     current_password: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
     """A lost or new device: forget the old app and set up a new one (staff must finish before working)."""
-    record = db.get(User, user.id)
-    assert record is not None
-    if not _verify_password(record, current_password):
+    record = _own_row(db, user)
+    if not verify_password(record.password_hash, current_password):
         return _two_factor_page(request, record, errors={"replace_password": N_("Your current password is not right")},
                                 status_code=422)
     record.totp_enabled_at = None
@@ -216,7 +202,7 @@ async def replace_device(
     record.totp_last_step = None
     db.add(record)
     db.exec(delete(RecoveryCode).where(RecoveryCode.user_id == record.id))  # type: ignore[call-overload]
-    _log(request, db, record, "two_factor_removed")
+    log_request_event(request, db, record, "two_factor_removed")
     await _notify(request, db, settings, record, subject=N_("Two-step verification was removed from your Caseline account"),
                   message=N_("The authentication app of your Caseline account was removed so a new one can be set up. If you did not do this, reset your password now."))
     return RedirectResponse("/account/two-factor", status_code=303)
@@ -237,7 +223,7 @@ def revoke_session(request: Request, session_id: str, user: SignedInUser, db: Se
     if record is None or record.user_id != user.id:
         raise HTTPException(status_code=404)
     db.delete(record)
-    _log(request, db, user, "session_revoked")
+    log_request_event(request, db, user, "session_revoked")
     db.commit()
     target = "/sign-in" if session_id == _current_session_id(request) else "/account/sessions?revoked=1"
     return RedirectResponse(target, status_code=303)
