@@ -44,6 +44,10 @@ DEMO_ACCOUNTS = (
     DemoAccount("officer@caseline.example", "demo-officer-2026", "Olivia Chen", "officer"),
     DemoAccount("supervisor@caseline.example", "demo-supervisor-2026", "Samuel Rivera", "supervisor"),
 )
+# The demo admin (offices and appointment capacity) sits beside DEMO_ACCOUNTS, whose three
+# entries callers unpack by name; ALL_DEMO_ACCOUNTS is every demo account, seeded and printed.
+DEMO_ADMIN = DemoAccount("admin@caseline.example", "demo-admin-2026", "Alex Morgan", "admin")
+ALL_DEMO_ACCOUNTS = (*DEMO_ACCOUNTS, DEMO_ADMIN)
 
 
 def _logging() -> None:
@@ -72,7 +76,7 @@ def seed_demo_accounts(settings: Settings) -> list[DemoAccount]:
 
     created = []
     with session_scope(settings.database_url) as db:
-        for account in DEMO_ACCOUNTS:
+        for account in ALL_DEMO_ACCOUNTS:
             user = get_user_by_email(db, email=account.email)
             if user is None:
                 user = create_user(db, email=account.email, password=account.password, full_name=account.full_name,
@@ -87,21 +91,21 @@ def seed_demo_accounts(settings: Settings) -> list[DemoAccount]:
 
 
 @app.command("demo-code")
-def demo_code(role: Annotated[str, typer.Argument(help="officer or supervisor")] = "officer") -> None:
+def demo_code(role: Annotated[str, typer.Argument(help="officer, supervisor or admin")] = "officer") -> None:
     """Print the current authentication code of a demo staff account (development only)."""
     import pyotp
 
     if not get_settings().is_dev:
         raise typer.BadParameter("demo accounts are only for development (CASELINE_ENV=dev)")
-    account = next((a for a in DEMO_ACCOUNTS if a.role == role and a.totp_secret), None)
+    account = next((a for a in ALL_DEMO_ACCOUNTS if a.role == role and a.totp_secret), None)
     if account is None:
-        raise typer.BadParameter("choose officer or supervisor")
+        raise typer.BadParameter("choose officer, supervisor or admin")
     typer.echo(pyotp.TOTP(account.totp_secret).now())
 
 
 @app.command("seed-demo")
 def seed_demo() -> None:
-    """Create the demo applicant, officer and supervisor (development only)."""
+    """Create the demo applicant, officer, supervisor and admin (development only)."""
     created = seed_demo_accounts(get_settings())
     typer.echo(f"created {len(created)} demo account(s)")
 
@@ -337,13 +341,13 @@ def dev() -> None:
         "",
         "  Demo accounts (development only):",
     ]
-    lines += [f"    {a.role:<11} {a.email:<30} {a.password}" for a in DEMO_ACCOUNTS]
+    lines += [f"    {a.role:<11} {a.email:<30} {a.password}" for a in ALL_DEMO_ACCOUNTS]
     lines += [
         "",
         "  Staff sign in with two-step verification. The current code of a demo account:",
-        "    .venv/bin/caseline demo-code officer   (or supervisor), or add a key to an authenticator app:",
+        "    .venv/bin/caseline demo-code officer   (or supervisor, admin), or add a key to an authenticator app:",
     ]
-    lines += [f"    {a.role:<11} key {a.totp_secret}" for a in DEMO_ACCOUNTS if a.totp_secret]
+    lines += [f"    {a.role:<11} key {a.totp_secret}" for a in ALL_DEMO_ACCOUNTS if a.totp_secret]
     typer.echo("\n".join(lines) + "\n")
 
     exit_code = 0

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         """Where the development SMTP sink keeps what it receives (a Maildir)."""
         return self.data_dir / "mailbox"
 
+    @property
+    def documents_dir(self) -> Path:
+        """Where uploaded evidence and notices are kept (``models.documents.LocalDocumentStore``)."""
+        return self.data_dir / "documents"
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -34,7 +34,13 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         client,
         task_queue=settings.temporal_task_queue,
         workflows=[CaseWorkflow, EmailWorkflow],
-        activities=[case_activities.record_transition, mail_activities.deliver_email],
+        activities=[
+            case_activities.record_transition,
+            case_activities.book_appointment,
+            case_activities.close_appointment,
+            case_activities.fulfil,
+            mail_activities.deliver_email,
+        ],
         activity_executor=executor,
         max_concurrent_activities=20,
     )

@@ -1,16 +1,52 @@
-"""Activities that write the case projection."""
+"""Activities of a case: the projection, appointments, and work after an approval."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 import i18n
-from activities.types import TransitionInput, TransitionResult
+from activities.types import (
+    AppointmentChange,
+    BookingInput,
+    FulfilmentInput,
+    FulfilmentResult,
+    TransitionInput,
+    TransitionResult,
+)
+from models import scheduling
 from models.db import session_scope
 from models.domain import StatusCode
 from models.projection import FilingMissing, RenderedEmail, apply_transition, pending_email_ids
+from models.tables import Appointment as AppointmentRow
+from models.tables import Filing
+from workflows.types import Appointment
+
+
+EASTERN = ZoneInfo("America/New_York")
+
+
+def _moved_from(session, *, receipt_number: str, kind: str) -> tuple[str, date] | None:
+    """The office and day of the case's last cancelled or missed appointment of this kind: a new
+    appointment never lands on the day the applicant asked to move away from."""
+    previous = session.exec(
+        select(AppointmentRow)
+        .where(
+            AppointmentRow.receipt_number == receipt_number,
+            AppointmentRow.kind == kind,
+            col(AppointmentRow.status).in_(["cancelled", "missed"]),
+        )
+        .order_by(col(AppointmentRow.id).desc())
+    ).first()
+    return (previous.office, previous.day) if previous else None
 
 
 class CaseActivities:
@@ -28,6 +64,18 @@ class CaseActivities:
             receipt_number=receipt_number,
             title=title,
             explanation=i18n.gettext(language, status.text.explanation),
+            case_url=f"{self._base_url}/cases/{receipt_number}",
+        )
+        return RenderedEmail(subject=subject, body_text=body)
+
+    def render_reminder_email(self, language: str, receipt_number: str, due_at: datetime) -> RenderedEmail:
+        language = i18n.normalize_language(language)
+        due = format_date(due_at.astimezone(EASTERN).date(), format="long", locale=language)
+        subject = i18n.gettext(
+            language, i18n.N_("Your case %(receipt)s: your response is due %(date)s"), receipt=receipt_number, date=due
+        )
+        body = self._templates.get_template("emails/rfe_reminder.txt").render(
+            lang=language, receipt_number=receipt_number, due_date=due,
             case_url=f"{self._base_url}/cases/{receipt_number}",
         )
         return RenderedEmail(subject=subject, body_text=body)
@@ -53,8 +101,23 @@ class CaseActivities:
                     overdue=inp.overdue,
                     open_task=tasks.open_kind if tasks else None,
                     task_due_at=tasks.due_at if tasks else None,
-                    close_open_tasks=bool(tasks and tasks.close_open),
+                    close_open_tasks=False,
+                    close_task_kinds=list(tasks.close) if tasks else [],
                     render_email=self.render_status_email,
+                    office=inp.office,
+                    action=inp.action,
+                    reason_code=inp.reason_code,
+                    waiting_for=inp.waiting_for,
+                    due_at=inp.due_at,
+                    expedited=inp.expedited,
+                    expedite_status=inp.expedite_status,
+                    held_from_stage=inp.held_from_stage,
+                    blocked_activity=inp.blocked_activity,
+                    blocked_error=inp.blocked_error,
+                    tracking_number=inp.tracking_number,
+                    evidence_request=inp.evidence_request,
+                    reminder_due=inp.reminder_due,
+                    render_reminder=self.render_reminder_email,
                 )
         except FilingMissing as exc:
             raise ApplicationError(f"no filing for {exc}", type="FilingMissing", non_retryable=True) from exc
@@ -65,3 +128,56 @@ class CaseActivities:
                     applied=False, email_ids=pending_email_ids(session, receipt_number=inp.receipt_number, seq=inp.seq)
                 )
         return TransitionResult(applied=applied, email_ids=email_ids)
+
+    @activity.defn(name="book_appointment")
+    def book_appointment(self, inp: BookingInput) -> Appointment:
+        """Book the first free slot at the office that serves the applicant's ZIP code.
+
+        Keyed by ``inp.idempotency_key``: a retry returns the same appointment. No capacity in the
+        next months is not worth retrying; it fails for good and the case waits for a supervisor."""
+        with session_scope(self._database_url) as session:
+            filing = session.get(Filing, inp.receipt_number)
+            if filing is None:
+                raise ApplicationError(f"no filing for {inp.receipt_number}", type="FilingMissing", non_retryable=True)
+            try:
+                row = scheduling.book_appointment(
+                    session,
+                    idempotency_key=inp.idempotency_key,
+                    receipt_number=inp.receipt_number,
+                    kind=inp.kind,
+                    case_form_type=filing.form_type,
+                    zip_code=filing.answers.get("zip_code"),
+                    earliest=inp.earliest.date(),
+                    exclude_office_day=_moved_from(session, receipt_number=inp.receipt_number, kind=inp.kind),
+                )
+            except scheduling.NoCapacity as exc:
+                raise ApplicationError(
+                    f"no free {inp.kind} appointment in the next months", type="NoCapacity", non_retryable=True
+                ) from exc
+            activity.logger.info("booked %s appointment %s for %s", inp.kind, row.id, inp.receipt_number)
+            return Appointment(appointment_id=row.id or 0, kind=row.kind, office=row.office, starts_at=row.starts_at)
+
+    @activity.defn(name="close_appointment")
+    def close_appointment(self, change: AppointmentChange) -> None:
+        with session_scope(self._database_url) as session:
+            scheduling.cancel_appointment(session, appointment_id=change.appointment_id, status=change.status)
+
+    @activity.defn(name="fulfil")
+    def fulfil(self, inp: FulfilmentInput) -> FulfilmentResult:
+        """Hand an approved case to the system that does the next step and return its reference.
+
+        The card production facility, the Postal Service and the Department of State are outside
+        Caseline; this sandbox gives the deterministic references they would (a retry gets the
+        same one)."""
+        digest = hashlib.sha256(f"{inp.receipt_number}:{inp.step}".encode()).hexdigest()
+        digits = str(int(digest[:16], 16)).zfill(20)[:20]
+        if inp.step == "card_produced":
+            reference = f"SRC{digits[:10]}"
+        elif inp.step == "card_mailed":
+            reference = f"9400{digits[:18]}"  # a USPS tracking number has 22 digits
+        elif inp.step == "dos":
+            reference = f"NVC{digits[:10]}"
+        else:
+            raise ApplicationError(f"unknown step {inp.step}", type="UnknownStep", non_retryable=True)
+        activity.logger.info("%s for %s: %s", inp.step, inp.receipt_number, reference)
+        return FulfilmentResult(reference=reference)

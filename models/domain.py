@@ -61,6 +61,56 @@ STAGE_LABELS: dict[Stage, str] = {
 class Decision(StrEnum):
     APPROVE = "approve"
     DENY = "deny"
+    WITHDRAWN = "withdrawn"
+
+
+# Reason codes an officer picks for a decision; the written explanation goes with it.
+APPROVAL_REASONS: dict[str, str] = {
+    "eligible": N_("Eligibility established by the evidence"),
+    "eligible_after_interview": N_("Eligibility established at the interview"),
+    "eligible_after_rfe": N_("Eligibility established by the response to the request for evidence"),
+}
+DENIAL_REASONS: dict[str, str] = {
+    "ineligible": N_("Not eligible for the benefit requested"),
+    "insufficient_evidence": N_("The evidence does not establish eligibility"),
+    "no_rfe_response": N_("No response to the request for evidence"),
+    "abandonment": N_("Abandonment: did not appear for a required appointment"),
+    "failed_tests": N_("Did not pass the English or civics test twice"),
+    "misrepresentation": N_("Fraud or willful misrepresentation"),
+    "other": N_("Another reason, explained below"),
+}
+REASON_CODES: dict[str, dict[str, str]] = {"approve": APPROVAL_REASONS, "deny": DENIAL_REASONS}
+
+
+class TaskKind(StrEnum):
+    """The queues of human work. Officers work the first four; supervisors the last two."""
+
+    BIOMETRICS = "biometrics"
+    REVIEW = "review"
+    INTERVIEW = "interview"
+    OATH = "oath"
+    EXPEDITE = "expedite"
+    BLOCKED = "blocked"
+
+
+TASK_LABELS: dict[TaskKind, str] = {
+    TaskKind.BIOMETRICS: N_("Biometrics"),
+    TaskKind.REVIEW: N_("Review"),
+    TaskKind.INTERVIEW: N_("Interviews"),
+    TaskKind.OATH: N_("Oath ceremonies"),
+    TaskKind.EXPEDITE: N_("Expedite requests"),
+    TaskKind.BLOCKED: N_("Blocked cases"),
+}
+SUPERVISOR_TASKS = frozenset({TaskKind.EXPEDITE, TaskKind.BLOCKED})
+
+
+class Waiting(StrEnum):
+    """Who a case waits for now."""
+
+    APPLICANT = "applicant"
+    OFFICER = "officer"
+    SUPERVISOR = "supervisor"
+    SYSTEM = "system"
 
 
 @dataclass(frozen=True)
@@ -94,6 +144,7 @@ class StatusCode(StrEnum):
     CARD_DELIVERED = "card_delivered"
     SENT_TO_DOS = "sent_to_dos"
     OATH_NOTICE_MAILED = "oath_notice_mailed"
+    OATH_TAKEN = "oath_taken"
     REOPENED = "reopened"
 
     @property
@@ -199,6 +250,10 @@ STATUS_TEXT: dict[StatusCode, StatusText] = {
     StatusCode.OATH_NOTICE_MAILED: StatusText(
         N_("Oath Ceremony Notice Was Mailed"),
         N_("We scheduled your oath ceremony and mailed you a notice with the date, time and place."),
+    ),
+    StatusCode.OATH_TAKEN: StatusText(
+        N_("Oath Ceremony Was Completed"),
+        N_("You took the Oath of Allegiance and received your Certificate of Naturalization."),
     ),
     StatusCode.REOPENED: StatusText(
         N_("Case Was Reopened"),

@@ -198,6 +198,7 @@ class CaseBase(SQLModel):
     stage_entered_at: datetime = ts()
     decision: str | None = Field(default=None, max_length=10)
     overdue: bool = Field(default=False)
+    expedited: bool = Field(default=False)
 
 
 class Case(CaseBase, table=True):
@@ -205,11 +206,21 @@ class Case(CaseBase, table=True):
     __table_args__ = (
         sa.Index("ix_case_queue", "stage", "office", "stage_entered_at"),
         sa.Index("ix_case_applicant", "applicant_id", "status_changed_at"),
+        sa.Index("ix_case_overdue", "overdue", "stage"),
     )
     receipt_number: str = Field(primary_key=True, max_length=13)
     applicant_id: int = Field(foreign_key="app_user.id")
     assigned_officer_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
     decision_reason: str | None = Field(default=None, max_length=2000)
+    decision_reason_code: str | None = Field(default=None, max_length=40)
+    # What the case waits for now: who (applicant | officer | supervisor | system) and until when.
+    waiting_for: str | None = Field(default=None, max_length=12)
+    due_at: datetime | None = ts(default=None, nullable=True)
+    expedite_status: str | None = Field(default=None, max_length=10)  # requested | granted | refused
+    held_from_stage: str | None = Field(default=None, max_length=24)
+    blocked_activity: str | None = Field(default=None, max_length=60)
+    blocked_error: str | None = Field(default=None, max_length=500)
+    tracking_number: str | None = Field(default=None, max_length=40)
     last_seq: int = Field(default=0)
     filed_at: datetime = ts()
     updated_at: datetime = ts(default_factory=utcnow)
@@ -238,11 +249,27 @@ class HumanTask(SQLModel, table=True):
     """Work waiting for a person, shown in the officers' queues. Maintained by activities."""
 
     __tablename__ = "human_task"
-    __table_args__ = (sa.Index("ix_task_queue", "status", "kind", "office", "opened_at"),)
+    # The queues list expedited tasks first, then by age (ix_task_queue, or ix_task_office within one
+    # office) or by due date (ix_task_next), then id: each index holds that order after its equality
+    # columns, then every column a queue can filter on, so counts and pages are read from the index
+    # alone. ix_task_due keeps its leading columns and covers the "due within" counts. The figures
+    # are in benchmarks/queues.py.
+    __table_args__ = (
+        sa.Index("ix_task_queue", "status", "kind", "expedited", "opened_at", "id",
+                 "office", "form_type", "assigned_officer_id", "overdue", "due_at"),
+        sa.Index("ix_task_next", "status", "kind", "expedited", "due_at", "id",
+                 "office", "form_type", "assigned_officer_id", "overdue", "opened_at"),
+        sa.Index("ix_task_office", "status", "kind", "office", "expedited", "opened_at", "id",
+                 "form_type", "assigned_officer_id", "overdue", "due_at"),
+        sa.Index("ix_task_due", "status", "kind", "due_at",
+                 "expedited", "office", "form_type", "assigned_officer_id", "overdue"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     task_key: str = Field(max_length=80, unique=True)  # receipt:kind:seq
     receipt_number: str = Field(foreign_key="case_record.receipt_number", max_length=13, index=True)
-    kind: str = Field(max_length=24)  # biometrics | review
+    kind: str = Field(max_length=24)  # see models.domain.TaskKind
+    expedited: bool = Field(default=False)
+    overdue: bool = Field(default=False)
     form_type: str = Field(max_length=16)
     office: str = Field(max_length=3)
     status: str = Field(default="open", max_length=10)  # open | done
@@ -270,11 +297,105 @@ class OutboundEmail(SQLModel, table=True):
     sent_at: datetime | None = ts(default=None, nullable=True)
 
 
+class CaseNote(SQLModel, table=True):
+    """A note between officers on a case. Notes are never edited or deleted."""
+
+    __tablename__ = "case_note"
+    __table_args__ = (sa.Index("ix_case_note_case", "receipt_number", "created_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_number: str = Field(foreign_key="filing.receipt_number", max_length=13)
+    author_id: int = Field(foreign_key="app_user.id")
+    body: str = Field(sa_column=Column(sa.Text, nullable=False))
+    created_at: datetime = ts(default_factory=utcnow)
+
+
+class EvidenceRequest(SQLModel, table=True):
+    """A request for evidence: what the officer asked for, by when, and the applicant's answer."""
+
+    __tablename__ = "evidence_request"
+    __table_args__ = (sa.UniqueConstraint("receipt_number", "seq", name="uq_evidence_request_seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_number: str = Field(foreign_key="case_record.receipt_number", max_length=13, index=True)
+    seq: int  # the workflow transition that sent it
+    officer_id: int | None = Field(default=None, foreign_key="app_user.id")
+    items: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    instructions: str = Field(default="", sa_column=Column(sa.Text, nullable=False, server_default=""))
+    sent_at: datetime = ts()
+    due_at: datetime = ts()
+    responded_at: datetime | None = ts(default=None, nullable=True)
+    response_note: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))
+    outcome: str = Field(default="open", max_length=12)  # open | answered | expired
+
+
+class Office(SQLModel, table=True):
+    """A USCIS office: where cases are worked, and where people come for appointments.
+
+    ``daily_slots`` is how many appointments an office can hold on a weekday (admins set it);
+    ``zip_prefixes`` lists the first digits of the ZIP codes it serves ("0 1 2")."""
+
+    __tablename__ = "office"
+    code: str = Field(primary_key=True, max_length=3)
+    name: str = Field(max_length=120)
+    kind: str = Field(max_length=20)  # service_center | field_office | asc | asylum_office
+    city: str = Field(default="", max_length=80)
+    state: str = Field(default="", max_length=2)
+    street: str = Field(default="", max_length=120)
+    zip_prefixes: str = Field(default="", max_length=40)
+    daily_slots: int = Field(default=0)
+    active: bool = Field(default=True)
+
+
+class AppointmentDay(SQLModel, table=True):
+    """Slots booked at an office on one day; ``capacity`` overrides the office's daily slots."""
+
+    __tablename__ = "appointment_day"
+    office: str = Field(foreign_key="office.code", max_length=3, primary_key=True)
+    day: date = Field(primary_key=True)
+    capacity: int | None = Field(default=None)
+    booked: int = Field(default=0)
+
+
+class Appointment(SQLModel, table=True):
+    """A biometrics, interview or oath appointment. Booked by activities, keyed for retries."""
+
+    __tablename__ = "appointment"
+    __table_args__ = (sa.Index("ix_appointment_office_day", "office", "day"),)
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(max_length=80, unique=True)
+    receipt_number: str = Field(foreign_key="case_record.receipt_number", max_length=13, index=True)
+    kind: str = Field(max_length=12)  # biometrics | interview | oath
+    office: str = Field(foreign_key="office.code", max_length=3)
+    day: date
+    slot: int
+    starts_at: datetime = ts()
+    status: str = Field(default="scheduled", max_length=12)  # scheduled | attended | missed | cancelled
+    created_at: datetime = ts(default_factory=utcnow)
+
+
+class Document(SQLModel, table=True):
+    """A file kept in the document store (content-addressed by SHA-256), and who may see it."""
+
+    __tablename__ = "document"
+    __table_args__ = (sa.Index("ix_document_case", "receipt_number", "uploaded_at"),)
+    id: str = Field(primary_key=True, max_length=36)
+    sha256: str = Field(max_length=64, index=True)
+    receipt_number: str | None = Field(default=None, max_length=13)
+    draft_id: str | None = Field(default=None, max_length=36, index=True)
+    owner_id: int = Field(foreign_key="app_user.id", index=True)
+    kind: str = Field(default="evidence", max_length=20)  # evidence | rfe_response | notice | message
+    evidence_item: str | None = Field(default=None, max_length=60)
+    evidence_request_id: int | None = Field(default=None, foreign_key="evidence_request.id")
+    display_name: str = Field(max_length=120)  # shown only, never used as a path
+    content_type: str = Field(max_length=40)
+    size: int
+    uploaded_at: datetime = ts(default_factory=utcnow)
+
+
 def age_in_days(since: datetime, now: datetime) -> int:
     return max((now - since).days, 0)
 
 
 __all__ = [
-    "AccountEvent", "AccountToken", "AuditEvent", "Case", "CaseEvent", "CasePublic", "Draft", "RecoveryCode", "SignInThrottle", "Filing", "HumanTask", "OutboundEmail", "ReceiptCounter",
+    "AccountEvent", "AccountToken", "Appointment", "AppointmentDay", "AuditEvent", "Case", "CaseEvent", "CaseNote", "CasePublic", "Document", "EvidenceRequest", "Office", "Draft", "RecoveryCode", "SignInThrottle", "Filing", "HumanTask", "OutboundEmail", "ReceiptCounter",
     "User", "UserCreate", "UserPublic", "WebSession", "age_in_days", "date", "utcnow",
 ]

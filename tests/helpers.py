@@ -60,14 +60,17 @@ def case_input(
     office: str = "IOE",
     filed_at: datetime = FILED_AT,
 ) -> CaseInput:
+    answers = {"eligibility_category": category}
     return CaseInput(
         receipt_number=receipt_number,
         form_type=I765.code,
         office=office,
         applicant_id=applicant_id,
         filed_at=filed_at,
-        plan=I765.stage_plan({"eligibility_category": category}),
+        plan=I765.stage_plan(answers),
         sla_days=dict(I765.sla_days),
+        interview=I765.interview,
+        after_approval=I765.after_approval(answers),
     )
 
 

@@ -23,7 +23,7 @@ from settings import PROJECT_ROOT, Settings, get_settings
 from web import security
 from web.deps import SecondFactorRequired, SignInRequired, TwoFactorSetupRequired, csrf_protect, required_assurance
 from web.filing import keep_starting_pending_work
-from web.routers import account, cases, dev, efile, officer, public, registration
+from web.routers import account, admin, cases, dev, documents, efile, officer, public, registration, workspace
 from web.routers import security as security_pages
 from web.temporal import LazyTemporalClient
 from web.templating import is_htmx_fragment, render
@@ -167,6 +167,9 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(efile.router)
     app.include_router(cases.router)
     app.include_router(officer.router)
+    app.include_router(workspace.router)
+    app.include_router(admin.router)
+    app.include_router(documents.router)
     if settings.is_dev:
         app.include_router(dev.router)
     return app

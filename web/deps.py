@@ -71,6 +71,16 @@ def adjudicator(user: CurrentUser) -> User:
 OfficerUser = Annotated[User, Depends(adjudicator)]
 
 
+def administrator(user: CurrentUser) -> User:
+    """An admin signed in with two-step verification (``CurrentUser`` makes staff set it up)."""
+    if Role(user.role) != Role.ADMIN:
+        raise HTTPException(status_code=403)
+    return user
+
+
+AdminUser = Annotated[User, Depends(administrator)]
+
+
 async def temporal_client(request: Request) -> Client:
     return await request.app.state.temporal.get()
 

@@ -50,6 +50,8 @@ def case_input(filing: Filing) -> CaseInput:
         filed_at=filing.filed_at,
         plan=form.stage_plan(filing.answers),
         sla_days=dict(form.sla_days),
+        interview=form.interview,
+        after_approval=form.after_approval(filing.answers),
     )
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 import i18n
 from models.domain import STAGE_LABELS, Stage, StatusCode
-from models.forms import FORMS
+from models.forms import FORMS, evidence_label
 from settings import get_settings
 
 env = i18n.make_environment()
@@ -58,13 +58,19 @@ env.globals.update(
     stage_label=stage_label,
     languages=i18n.LANGUAGES,
     forms_catalog=FORMS,
+    evidence_label=evidence_label,
 )
 env.filters.update(date=format_date, datetime=format_datetime, money=format_money)
 
 
 def is_htmx_fragment(request: Request) -> bool:
-    """An htmx request that swaps part of a page (boosted navigation wants the whole page)."""
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    """An htmx request that swaps part of a page. Boosted navigation and htmx's history restore
+    (the Back button after a swap) want the whole page."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-Boosted") != "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 def render(

@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from mailsink import read_mailbox
 from models.db import session_scope
 from models.domain import Role, StatusCode
-from models.tables import Case, CaseEvent, HumanTask, OutboundEmail, User
+from models.tables import Appointment, Case, CaseEvent, HumanTask, OutboundEmail, User
 from settings import Settings
 from tests.helpers import case_input, file_i765, make_user, unique_office, wait_until
 from worker import build_worker
@@ -32,6 +32,8 @@ LIFECYCLE = [
     StatusCode.FINGERPRINTS_TAKEN,
     StatusCode.ACTIVELY_REVIEWED,
     StatusCode.APPROVED,
+    StatusCode.CARD_PRODUCED,
+    StatusCode.CARD_MAILED,
 ]
 
 
@@ -107,42 +109,50 @@ async def test_a_case_from_filing_to_approval(filed: Filed) -> None:
     await filed.record_biometrics()
     await handle.execute_update(CaseWorkflow.claim, filed.officer_action(ClaimInput), id=f"{receipt}-claim")
     await handle.execute_update(
-        CaseWorkflow.decide, filed.officer_action(DecideInput, decision="approve", reason=REASON), id=f"{receipt}-dec"
+        CaseWorkflow.decide,
+        filed.officer_action(DecideInput, decision="approve", reason=REASON, reason_code="eligible"),
+        id=f"{receipt}-dec",
     )
     result = await handle.result()
-    assert (result.receipt_number, result.decision, result.final_status) == (receipt, "approve", "approved")
+    assert (result.receipt_number, result.decision, result.final_status) == (receipt, "approve", "card_mailed")
 
     with session_scope(filed.database_url) as session:
         case = session.get(Case, receipt)
         assert case is not None
-        assert (case.stage, case.status_code, case.decision, case.decision_reason) == (
-            "closed", "approved", "approve", REASON
+        assert (case.stage, case.status_code, case.decision, case.decision_reason, case.decision_reason_code) == (
+            "closed", "card_mailed", "approve", REASON, "eligible"
         )
+        # intake, biometrics, booked, taken, claimed, approved, after the decision, produced, mailed, closed
         assert (case.applicant_id, case.assigned_officer_id, case.last_seq) == (
-            filed.applicant.id, filed.officer.id, 6
+            filed.applicant.id, filed.officer.id, 10
         )
+        assert case.tracking_number is not None and case.tracking_number.startswith("9400")
+        # The biometrics appointment was booked at the support center serving the ZIP code, and kept.
+        [appointment] = session.exec(select(Appointment).where(Appointment.receipt_number == receipt)).all()
+        assert (appointment.kind, appointment.office, appointment.status) == ("biometrics", "ACH", "attended")
         events = session.exec(
             select(CaseEvent).where(CaseEvent.receipt_number == receipt).order_by(CaseEvent.seq)
         ).all()
-        assert [(e.seq, e.status_code) for e in events] == list(enumerate(LIFECYCLE, start=1))
-        assert [e.actor_id for e in events] == [None, None, filed.officer.id, filed.officer.id, filed.officer.id]
+        # Steps without a public status (entering biometrics, the move after the decision) are not events.
+        assert [(e.seq, e.status_code) for e in events] == list(zip([1, 3, 4, 5, 6, 8, 9], LIFECYCLE, strict=True))
+        assert [e.actor_id for e in events] == [None, None, *[filed.officer.id] * 3, None, None]
         tasks = session.exec(select(HumanTask).where(HumanTask.receipt_number == receipt)).all()
         assert sorted((t.kind, t.status) for t in tasks) == [("biometrics", "done"), ("review", "done")]
         emails = session.exec(
             select(OutboundEmail).where(OutboundEmail.receipt_number == receipt).order_by(OutboundEmail.id)
         ).all()
-        assert [(e.status, e.attempts, e.to_address) for e in emails] == [("sent", 1, filed.applicant.email)] * 5
+        assert [(e.status, e.attempts, e.to_address) for e in emails] == [("sent", 1, filed.applicant.email)] * 7
         assert all(e.sent_at is not None and e.last_error is None for e in emails)
 
     mails = read_mailbox(filed.maildir)
     expected = [f"Your case {receipt}: {status.text.title}" for status in LIFECYCLE]
     assert sorted(m.subject for m in mails) == sorted(expected)
-    assert len(mails) == 5
+    assert len(mails) == 7
     for mail in mails:
         assert mail.to == filed.applicant.email
         assert f"{BASE_URL}/cases/{receipt}" in mail.body
         assert filed.applicant.full_name not in mail.body  # status mails carry no personal data
-    assert len({m.message_id for m in mails}) == 5
+    assert len({m.message_id for m in mails}) == 7
 
 
 async def test_a_case_waiting_in_review_is_found_by_visibility(filed: Filed) -> None:

@@ -16,7 +16,7 @@ from models.db import session_scope
 from models.domain import Role, Stage, StatusCode
 from models.projection import FilingMissing, RenderedEmail, apply_transition
 from models.receipts import issue_receipt_number
-from models.tables import Case, CaseEvent, HumanTask, OutboundEmail
+from models.tables import Case, CaseEvent, EvidenceRequest, HumanTask, OutboundEmail
 from tests.helpers import FILED_AT, PASSWORD, file_i765, make_user
 
 T0 = FILED_AT + timedelta(minutes=1)
@@ -256,3 +256,98 @@ def test_a_transition_without_a_filing_raises_filing_missing(database_url: str) 
     with pytest.raises(FilingMissing):
         transition(database_url, "IOE2700399999", 1, "intake", "case_received")
     assert count(database_url, Case) == 0
+
+
+# --- the lifecycle's projection: evidence requests, reminders, task kinds ---------------------
+
+
+class _Evidence:
+    def __init__(self, action: str, **kw: Any) -> None:
+        self.action = action
+        self.due_at = kw.get("due_at")
+        self.officer_id = kw.get("officer_id")
+        self.items = kw.get("items", [])
+        self.instructions = kw.get("instructions", "")
+        self.note = kw.get("note", "")
+        self.document_ids = kw.get("document_ids", [])
+
+
+def test_an_evidence_request_is_opened_extended_and_answered(filed: dict[str, Any]) -> None:
+    url, receipt, officer = filed["url"], filed["receipt"], filed["officer"]
+    due = T0 + timedelta(days=87)
+    transition(url, receipt, 1, "intake", "case_received")
+    transition(url, receipt, 2, "evidence_requested", "rfe_sent", actor_id=officer.id, close_task_kinds=["*"],
+               evidence_request=_Evidence("open", due_at=due, officer_id=officer.id, items=["photos"],
+                                          instructions="Two passport photos."))
+    later = due + timedelta(days=30)
+    transition(url, receipt, 3, "evidence_requested", None, actor_id=officer.id,
+               evidence_request=_Evidence("extend", due_at=later))
+    transition(url, receipt, 4, "review", "rfe_response_received", close_task_kinds=["*"], open_task="review",
+               evidence_request=_Evidence("answer", note="Attached."))
+    # A retry of the answer writes nothing new.
+    assert transition(url, receipt, 4, "review", "rfe_response_received",
+                      evidence_request=_Evidence("answer", note="Attached."))[0] is False
+    with session_scope(url) as session:
+        [request] = session.exec(select(EvidenceRequest)).all()
+        assert (request.seq, request.items, request.instructions, request.officer_id) == (
+            2, ["photos"], "Two passport photos.", officer.id
+        )
+        assert (request.due_at, request.outcome, request.response_note) == (later, "answered", "Attached.")
+        assert request.responded_at == T0 + timedelta(hours=4)
+
+
+def test_a_reminder_mails_the_applicant_without_a_status_change(filed: dict[str, Any]) -> None:
+    url, receipt = filed["url"], filed["receipt"]
+    due = T0 + timedelta(days=87)
+    transition(url, receipt, 1, "intake", "case_received")
+
+    def remind(language: str, receipt_number: str, due_at):
+        return RenderedEmail(subject=f"[{language}] {receipt_number} due {due_at:%Y-%m-%d}", body_text="reminder")
+
+    applied, email_ids = transition(url, receipt, 2, "evidence_requested", None, reminder_due=due,
+                                    render_reminder=remind)
+    assert applied and len(email_ids) == 1
+    assert count(url, CaseEvent) == 1  # no timeline step
+    with session_scope(url) as session:
+        mail = session.get(OutboundEmail, email_ids[0])
+        assert mail.subject == f"[es] {receipt} due {due:%Y-%m-%d}"  # the applicant's language
+        assert mail.to_address == filed["applicant"].email
+
+
+def test_supervisor_tasks_stay_unassigned_and_tasks_follow_the_case(filed: dict[str, Any]) -> None:
+    url, receipt, officer = filed["url"], filed["receipt"], filed["officer"]
+    transition(url, receipt, 1, "intake", "case_received")
+    transition(url, receipt, 2, "review", None, open_task="review", assigned_officer_id=officer.id)
+    transition(url, receipt, 3, "review", "expedite_received", open_task="expedite", close_task_kinds=["expedite"],
+               assigned_officer_id=officer.id)
+    review, expedite = tasks(url, receipt)
+    assert (review.kind, review.status, review.assigned_officer_id) == ("review", "open", officer.id)
+    assert (expedite.kind, expedite.status, expedite.assigned_officer_id) == ("expedite", "open", None)
+
+    # Granted: the expedite task closes, the review task becomes a priority, and the case moves office.
+    transition(url, receipt, 4, "review", "expedite_approved", close_task_kinds=["expedite"], expedited=True,
+               assigned_officer_id=officer.id, office="NBC", expedite_status="granted")
+    review, expedite = tasks(url, receipt)
+    assert (review.status, review.expedited, review.office) == ("open", True, "NBC")
+    assert expedite.status == "done"
+    with session_scope(url) as session:
+        case = session.get(Case, receipt)
+        assert (case.expedited, case.expedite_status, case.office) == (True, "granted", "NBC")
+
+
+def test_blocked_details_are_kept_while_blocked_and_cleared_after(filed: dict[str, Any]) -> None:
+    url, receipt = filed["url"], filed["receipt"]
+    transition(url, receipt, 1, "intake", "case_received")
+    transition(url, receipt, 2, "blocked", None, open_task="blocked", blocked_activity="book:biometrics",
+               blocked_error="no free biometrics appointment")
+    with session_scope(url) as session:
+        case = session.get(Case, receipt)
+        assert (case.stage, case.blocked_activity, case.blocked_error) == (
+            Stage.BLOCKED, "book:biometrics", "no free biometrics appointment"
+        )
+    transition(url, receipt, 3, "biometrics", "biometrics_scheduled", close_task_kinds=["blocked"],
+               open_task="biometrics")
+    with session_scope(url) as session:
+        case = session.get(Case, receipt)
+        assert (case.blocked_activity, case.blocked_error) == (None, None)
+    assert [(t.kind, t.status) for t in tasks(url, receipt)] == [("blocked", "done"), ("biometrics", "open")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pyotp
@@ -10,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from cli import seed_demo_accounts
+from models.db import get_engine
 from settings import Settings
 from web.app import create_app
 from web.temporal import TemporalUnavailable
@@ -24,11 +26,21 @@ class DownTemporal:
         raise TemporalUnavailable()
 
 
+@pytest.fixture(scope="session")
+def seeded_template(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The migrated database with the demo accounts, once per session (argon2id hashing is slow
+    on purpose); each web test gets a copy."""
+    path = tmp_path_factory.mktemp("seeded-template") / "caseline.db"
+    shutil.copyfile(sqlite_template, path)
+    seed_demo_accounts(Settings(env="test", database_url=f"sqlite:///{path}", data_dir=path.parent))
+    get_engine(f"sqlite:///{path}").dispose()
+    return path
+
+
 @pytest.fixture
-def settings(sqlite_url: str, tmp_path: Path) -> Settings:
-    s = Settings(env="test", database_url=sqlite_url, data_dir=tmp_path)
-    seed_demo_accounts(s)
-    return s
+def settings(tmp_path: Path, seeded_template: Path) -> Settings:
+    shutil.copyfile(seeded_template, tmp_path / "caseline.db")
+    return Settings(env="test", database_url=f"sqlite:///{tmp_path / 'caseline.db'}", data_dir=tmp_path)
 
 
 @pytest.fixture

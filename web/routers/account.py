@@ -34,6 +34,8 @@ router = APIRouter()
 
 
 def _home_for(role: str) -> str:
+    if Role(role) == Role.ADMIN:
+        return "/admin/offices"
     return "/officer" if Role(role).adjudicates else "/account"
 
 

@@ -54,23 +54,42 @@ def _form_page(request: Request, form: FormSpec, *, answers: dict, errors: dict,
     )
 
 
-async def _submitted_fields(request: Request) -> dict[str, str]:
+async def _submitted_fields(request: Request, form: FormSpec) -> dict[str, str]:
+    """One string per field; the ticked boxes of a group of checkboxes joined by commas."""
     data = await request.form()
-    return {k: v for k, v in data.items() if isinstance(v, str) and k != "csrf_token"}
+    fields = {k: v for k, v in data.items() if isinstance(v, str) and k != "csrf_token"}
+    for spec in form.fields:
+        if spec.kind == "checkboxes":
+            fields[spec.name] = ",".join(v for v in data.getlist(spec.name) if isinstance(v, str))
+    return fields
+
+
+# A new form starts with what the filer gave at registration: their own address, birth date, A-Number.
+_PROFILE_FIELDS = ("street", "apartment", "city", "state", "zip_code", "date_of_birth", "a_number")
+
+
+def _from_profile(form: FormSpec, user: User) -> dict[str, str]:
+    if Role(user.role) != Role.APPLICANT:
+        return {}  # a representative files for someone else
+    profile = {k: str(v) for k, v in (user.mailing_address or {}).items()}
+    profile["date_of_birth"] = user.date_of_birth.isoformat() if user.date_of_birth else ""
+    profile["a_number"] = user.a_number or ""
+    names = {spec.name for spec in form.fields}
+    return {name: profile[name] for name in _PROFILE_FIELDS if name in names and profile.get(name)}
 
 
 @router.get("/{slug}")
 def new_form(request: Request, slug: str, user: CurrentUser) -> Response:
     _filer(user)
     form = _form(slug)
-    return _form_page(request, form, answers={}, errors={}, action=f"/efile/{form.slug}")
+    return _form_page(request, form, answers=_from_profile(form, user), errors={}, action=f"/efile/{form.slug}")
 
 
 @router.post("/{slug}")
 async def create_draft(request: Request, slug: str, user: CurrentUser, db: SessionDep) -> Response:
     _filer(user)
     form = _form(slug)
-    answers, errors = validate_answers(form, await _submitted_fields(request), today=utcnow().date())
+    answers, errors = validate_answers(form, await _submitted_fields(request, form), today=utcnow().date())
     if errors:
         return _form_page(request, form, answers=answers, errors=errors, action=f"/efile/{form.slug}", status_code=422)
     draft = Draft(id=str(uuid.uuid4()), user_id=user.id or 0, form_type=form.code, answers=answers)
@@ -92,7 +111,7 @@ async def update_draft(request: Request, draft_id: str, user: CurrentUser, db: S
     draft = _own_draft(db, draft_id, user)
     _filer(user)
     form = FORMS[draft.form_type]
-    answers, errors = validate_answers(form, await _submitted_fields(request), today=utcnow().date())
+    answers, errors = validate_answers(form, await _submitted_fields(request, form), today=utcnow().date())
     if errors:
         return _form_page(request, form, answers=answers, errors=errors, action=f"/efile/drafts/{draft.id}", status_code=422)
     draft.answers = answers
@@ -123,7 +142,7 @@ async def submit(request: Request, draft_id: str, user: CurrentUser, db: Session
     draft = _own_draft(db, draft_id, user)
     _filer(user)
     form = FORMS[draft.form_type]
-    fields = await _submitted_fields(request)
+    fields = await _submitted_fields(request, form)
     _, answer_errors = validate_answers(form, draft.answers, today=utcnow().date())
     if answer_errors:
         return RedirectResponse(f"/efile/drafts/{draft.id}", status_code=303)
