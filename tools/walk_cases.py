@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 import pyotp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -153,7 +153,7 @@ def walk_i130(applicant: Person, officer: Person, supervisor: Person) -> str:
     receipt = file(applicant, "i-130")
     wait_for(receipt, "review", in_stage("review"))
     act(officer, receipt, "claim")
-    act(officer, receipt, "request-evidence", {"items": "relationship_proof",
+    act(officer, receipt, "request-evidence", {"items": "relationship",
                                                 "instructions": "Send your marriage certificate."})
     wait_for(receipt, "the request for evidence", in_stage("evidence_requested"))
     applicant.post(f"/cases/{receipt}/evidence-response", {"response_note": "Marriage certificate attached."},

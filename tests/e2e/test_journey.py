@@ -1,8 +1,9 @@
 """The walking skeleton end to end, in a real browser against the real system.
 
 An applicant signs in, files Form I-765 and watches the case page update by itself while an
-officer (in another browser context) records biometrics, claims the case and decides it. Every
-status change is emailed; the dev mailbox shows the mail. axe-core checks every page we show.
+officer (in another browser context) records the biometrics appointment, claims the case and
+approves it; the card is then produced and mailed by itself and the case closes. Every status
+change is emailed; the dev mailbox shows the mail. axe-core checks every page we show.
 
 axe needs scripting, so it runs in the JavaScript-enabled contexts only; the no-JavaScript test
 drives the same templates through plain form posts.
@@ -14,6 +15,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import pyotp
@@ -21,6 +23,7 @@ import pytest
 from playwright.async_api import Page, Response, expect
 
 from mailsink import StoredMail, read_mailbox
+from cli import DemoAccount
 from tests.e2e.conftest import AXE_JS, LiveSystem, demo_account, javascript_enabled
 
 pytestmark = pytest.mark.e2e
@@ -31,7 +34,11 @@ SCHEDULED = "Biometrics Appointment Was Scheduled"
 FINGERPRINTS_TAKEN = "Case Was Updated To Show Fingerprints Were Taken"
 ACTIVELY_REVIEWED = "Case Is Being Actively Reviewed By USCIS"
 APPROVED = "Case Was Approved"
-JOURNEY_STEPS = [RECEIVED, SCHEDULED, FINGERPRINTS_TAKEN, ACTIVELY_REVIEWED, APPROVED]
+CARD_PRODUCED = "New Card Is Being Produced"
+CARD_MAILED = "Card Was Mailed To Me"
+# After the approval the card steps follow by themselves, then the case closes.
+AFTER_APPROVAL = [APPROVED, CARD_PRODUCED, CARD_MAILED]
+JOURNEY_STEPS = [RECEIVED, SCHEDULED, FINGERPRINTS_TAKEN, ACTIVELY_REVIEWED, *AFTER_APPROVAL]
 # The case page polls every 5 s; allow a few rounds plus the workflow's own work.
 SELF_UPDATE_TIMEOUT_MS = 20_000
 
@@ -44,6 +51,10 @@ I765_ANSWERS = {
     "city": "Austin",
     "state": "TX",
     "zip_code": "78701",
+}
+CATEGORY_LABELS = {
+    "c8": "(c)(8) Pending asylum application",
+    "c3C": "(c)(3)(C) STEM extension of student practical training",
 }
 
 _HTMX_BUSY = "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
@@ -113,6 +124,23 @@ async def expect_error_summary(page: Page, response: Response) -> None:
     await assert_accessible(page)
 
 
+_USED_TOTP_STEPS: dict[str, int] = {}
+
+
+async def totp_code(account: DemoAccount) -> str:
+    """A code the server accepts: it refuses a time step already used (replay protection), so a
+    second sign-in within the same 30 seconds takes the next step's code (accepted one step early)."""
+    totp = pyotp.TOTP(account.totp_secret)
+    step = totp.timecode(datetime.now(UTC))
+    last = _USED_TOTP_STEPS.get(account.email)
+    if last is not None and step <= last:
+        step = last + 1
+        while totp.timecode(datetime.now(UTC)) + 1 < step:  # not inside the accepted window yet
+            await asyncio.sleep(1)
+    _USED_TOTP_STEPS[account.email] = step
+    return totp.generate_otp(step)
+
+
 async def sign_in(page: Page, role: str, *, home: str) -> None:
     account = demo_account(role)
     if urlsplit(page.url).path != "/sign-in":
@@ -121,7 +149,7 @@ async def sign_in(page: Page, role: str, *, home: str) -> None:
     await page.get_by_label("Password").fill(account.password)
     if account.totp_secret:  # staff: the password, then the code of their authentication app
         await follow(page, page.get_by_role("button", name="Sign in").click, url=re.compile(r"/sign-in/two-factor"))
-        await page.get_by_label("Authentication code").fill(pyotp.TOTP(account.totp_secret).now())
+        await page.get_by_label("Authentication code").fill(await totp_code(account))
         await follow(page, page.get_by_role("button", name="Continue").click, url=re.compile(re.escape(home) + "$"))
     else:
         await follow(page, page.get_by_role("button", name="Sign in").click, url=re.compile(re.escape(home) + "$"))
@@ -148,20 +176,20 @@ async def fill_i765(page: Page, answers: dict) -> None:
     await page.get_by_label("ZIP code").fill(answers["zip_code"])
 
 
-async def file_i765(page: Page) -> str:
+async def file_i765(page: Page, answers: dict = I765_ANSWERS) -> str:
     """From the dashboard: start the form, meet its errors, fill it, sign it; returns the receipt number."""
     await follow(page, page.get_by_role("link", name="Start Form I-765").click, url="**/efile/i-765")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Application for Employment Authorization")
 
     await expect_error_summary(page, await post(page, "Save and continue"))
 
-    await fill_i765(page, I765_ANSWERS)
+    await fill_i765(page, answers)
     response = await post(page, "Save and continue")
     assert response.status == 303, response.status
     await page.wait_for_url(re.compile(r"/efile/drafts/[0-9a-f-]{36}/review$"))
     await settled(page)
     await expect(page.get_by_role("heading", level=1)).to_have_text("Check your answers before you submit")
-    await expect(page.get_by_text("(c)(8) Pending asylum application")).to_be_visible()
+    await expect(page.get_by_text(CATEGORY_LABELS[answers["eligibility_category"]])).to_be_visible()
     await assert_accessible(page)
 
     await expect_error_summary(page, await post(page, "Submit application"))
@@ -250,6 +278,29 @@ async def officer_action(page: Page, button: str, *, done: str) -> None:
     await assert_accessible(page)
 
 
+async def expect_case_closed(page: Page) -> None:
+    """A closed case's page stops polling: nothing will change any more."""
+    await page.wait_for_function(
+        "() => { const s = document.querySelector('#case-status'); return s && !s.hasAttribute('hx-get') }",
+        timeout=SELF_UPDATE_TIMEOUT_MS,
+    )
+    await settled(page)
+
+
+def summary_row(page: Page, term: str):
+    """The value of a row of the workspace's "Where the case is" list."""
+    return page.locator(".caseline-summary__row").filter(has=page.locator("dt").get_by_text(term, exact=True)).locator("dd")
+
+
+async def expect_closed_in_workspace(page: Page, receipt: str) -> None:
+    await visit(page, f"/officer/cases/{receipt}")
+    await expect(summary_row(page, "Stage")).to_have_text("Closed")
+    await expect(summary_row(page, "Public status")).to_have_text(CARD_MAILED)
+    await expect(summary_row(page, "Decision")).to_contain_text("Approved")
+    await expect(summary_row(page, "Tracking number")).not_to_be_empty()
+    await expect(page.get_by_text("Nothing is waiting for an officer on this case.")).to_be_visible()
+
+
 # --- the journey ---------------------------------------------------------------------------
 
 
@@ -289,12 +340,14 @@ async def test_walking_skeleton_journey(new_context, live_system: LiveSystem, ar
     await expect(mailbox.get_by_role("heading", level=1)).to_have_text("You cannot open this page")
     await mailbox.close()
 
-    # 4. The officer, in another browser context: biometrics first ...
+    # 4. The officer, in another browser context: the biometrics appointment first ...
     await visit(officer, "/")
     await sign_in(officer, "officer", home="/officer")
     await expect(officer.get_by_role("heading", level=1)).to_have_text("Work queues")
     await open_from_queue(officer, "Biometrics", receipt)
-    await officer_action(officer, "Record that biometrics were taken", done="biometrics")
+    await expect_error_summary(officer, await post(officer, "Record the appointment"))  # nothing chosen
+    await tick(officer, "Fingerprints, photograph and signature were taken")
+    await officer_action(officer, "Record the appointment", done="biometrics")
 
     # 2. ... and the applicant's open page shows it without a reload.
     await expect_status_by_itself(applicant, FINGERPRINTS_TAKEN)
@@ -306,36 +359,41 @@ async def test_walking_skeleton_journey(new_context, live_system: LiveSystem, ar
     await expect(officer.get_by_role("button", name="Claim this case")).to_be_visible()
     await expect(officer.get_by_role("button", name="Record the decision")).to_have_count(0)
     await expect(officer.get_by_role("radio")).to_have_count(0)
-    # A hand-made POST is refused by the workflow, with an explanation.
+    # A hand-made POST, complete as the form would send it, is refused by the workflow, with an explanation.
     csrf = await officer.locator("input[name=csrf_token]").first.input_value()
     forged = await officer.request.post(
         f"/officer/cases/{receipt}/decide",
-        form={"csrf_token": csrf, "decision": "approve", "reason": "Looks fine"},
+        form={"csrf_token": csrf, "decision": "approve", "reason_code": "eligible", "reason": "Looks fine"},
         max_redirects=0,
     )
     assert forged.status == 422, forged.status
     assert "Claim this case before you decide it." in await forged.text()
 
     await officer_action(officer, "Claim this case", done="claim")
+    await expect_status_by_itself(applicant, ACTIVELY_REVIEWED)
     await expect_error_summary(officer, await post(officer, "Record the decision"))
     await tick(officer, "Approve")
-    await officer.get_by_label("Reason", exact=True).fill("Eligible under (c)(8); identity and biometrics verified.")
+    await officer.get_by_label("Reason code").select_option("eligible")
+    await officer.get_by_label("Written explanation").fill("Eligible under (c)(8); identity and biometrics verified.")
     await officer_action(officer, "Record the decision", done="decide")
-    await expect(officer.get_by_text("Nothing is waiting for an officer on this case.")).to_be_visible()
-    await officer.screenshot(path=artifacts_dir / "officer-workspace.png", full_page=True)
 
-    # 5. The applicant's page reaches the decision by itself, with every step in its timeline ...
-    await expect_status_by_itself(applicant, APPROVED)
+    # 5. The applicant's page reaches the decision and the card steps by itself, with every step in
+    # its timeline (the card steps follow the approval faster than the page polls) ...
+    await expect_status_by_itself(applicant, CARD_MAILED)
     await expect(timeline_titles(applicant)).to_have_text(list(reversed(JOURNEY_STEPS)))
+    await expect_case_closed(applicant)
     await assert_accessible(applicant)
     await applicant.screenshot(path=artifacts_dir / "case-page.png", full_page=True)
+
+    # ... the officer finds the case decided and closed ...
+    await expect_closed_in_workspace(officer, receipt)
+    await officer.screenshot(path=artifacts_dir / "officer-workspace.png", full_page=True)
 
     # ... and the applicant got one email per step.
     await wait_for(lambda: len(applicant_mail(system, receipt)) >= len(JOURNEY_STEPS), timeout=20,
                    what="one email per step")
     subjects = sorted(m.subject for m in applicant_mail(system, receipt))
     assert subjects == sorted(f"Your case {receipt}: {step}" for step in JOURNEY_STEPS)
-
 
 
 async def test_sign_in_and_file_without_javascript(new_context, live_system: LiveSystem) -> None:

@@ -107,7 +107,7 @@ def _who(officer: User) -> dict[str, Any]:
 
 
 def _biometrics(form, items, officer, errors):
-    outcome = form.get("outcome", "taken")
+    outcome = form.get("outcome", "")
     if outcome not in ("taken", "no_show"):
         errors["outcome"] = N_("Choose what happened at the appointment.")
     return RecordBiometricsInput(**_who(officer), outcome=outcome)
