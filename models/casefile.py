@@ -14,7 +14,7 @@ from sqlmodel import Session, col, func, select
 
 from models.account_security import audit
 from models.domain import Role
-from models.tables import Appointment, CaseNote, EvidenceRequest, Office, User, utcnow
+from models.tables import Appointment, AuditEvent, CaseNote, EvidenceRequest, Office, User, utcnow
 
 NOTE_MAX_LENGTH = 4000
 
@@ -42,11 +42,14 @@ def appointments(db: Session, *, receipt_number: str) -> list[Appointment]:
 
 
 def rescheduled_kinds(db: Session, *, receipt_number: str) -> set[str]:
-    """Kinds of appointment the applicant has already moved once (a cancelled one exists)."""
+    """Kinds of appointment the applicant has already moved once. The audit log has the
+    applicant's reschedule (a cancelled appointment alone does not say who cancelled it)."""
     rows = db.exec(
-        select(Appointment.kind).where(Appointment.receipt_number == receipt_number, Appointment.status == "cancelled")
+        select(AuditEvent.action).where(
+            AuditEvent.receipt_number == receipt_number, col(AuditEvent.action).startswith("reschedule_")
+        )
     ).all()
-    return set(rows)
+    return {action.removeprefix("reschedule_") for action in rows}
 
 
 def evidence_requests(db: Session, *, receipt_number: str) -> list[EvidenceRequest]:

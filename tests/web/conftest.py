@@ -74,3 +74,23 @@ def sign_in(client: TestClient, email: str, password: str, *, totp_secret: str |
 
 def csrf(client: TestClient, path: str = "/") -> str:
     return csrf_from(client.get(path).text)
+
+
+@pytest.fixture
+def temporal(client):
+    """The app's Temporal client replaced by a fake that records every update (see fake_temporal)."""
+    from tests.web.fake_temporal import FakeTemporal
+
+    fake = FakeTemporal()
+    client.app.state.temporal = fake
+    return fake
+
+
+@pytest.fixture
+def ids(settings) -> dict[str, int]:
+    """The demo accounts' user ids by role."""
+    from models.db import session_scope
+    from tests.web.fake_temporal import ACCOUNTS, user_id
+
+    with session_scope(settings.database_url) as db:
+        return {role: user_id(db, account.email) for role, account in ACCOUNTS.items()}

@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from cli import DEMO_ACCOUNTS
 from models.domain import Stage, StatusCode
 from models.forms import N400
 from models.receipts import issue_receipt_number
@@ -188,3 +189,13 @@ def make_evidence_request(
     db.add(rfe)
     db.flush()
     return rfe
+
+
+ACCOUNTS = {account.role: account for account in DEMO_ACCOUNTS}
+
+
+def page(response, status: int = 200):
+    """The response, after checking its status and that no stack trace leaked into it."""
+    assert response.status_code == status, response.text
+    assert "Traceback" not in response.text
+    return response

@@ -10,42 +10,24 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from cli import DEMO_ACCOUNTS
+from models.account_security import audit
 from models.db import session_scope
 from models.documents import document_store
 from models.domain import Stage
 from models.tables import Document, utcnow
 from tests.helpers import make_user
 from tests.web.conftest import csrf_from, sign_in
-from tests.web.fake_temporal import FakeTemporal, make_appointment, make_case, make_evidence_request, user_id
+from tests.web.fake_temporal import (
+    ACCOUNTS, make_appointment, make_case, make_evidence_request, page,
+)
 from web.templating import format_datetime
 from workflows.case import CaseWorkflow
 from workflows.types import EvidenceResponseInput, ExpediteRequestInput, RescheduleInput, WithdrawInput
 
-ACCOUNTS = {account.role: account for account in DEMO_ACCOUNTS}
 APPLICANT, OFFICER = ACCOUNTS["applicant"], ACCOUNTS["officer"]
 ACTION_ID_RE = re.compile(r'name="action_id" value="([0-9a-f-]{36})"')
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-
-
-@pytest.fixture
-def temporal(client) -> FakeTemporal:
-    fake = FakeTemporal()
-    client.app.state.temporal = fake
-    return fake
-
-
-@pytest.fixture
-def ids(settings) -> dict[str, int]:
-    with session_scope(settings.database_url) as db:
-        return {role: user_id(db, account.email) for role, account in ACCOUNTS.items()}
-
-
-def page(response, status: int = 200):
-    assert response.status_code == status, response.text
-    assert "Traceback" not in response.text
-    return response
 
 
 def action_id_on(html: str) -> str:
@@ -113,10 +95,25 @@ def test_an_appointment_moved_once_cannot_be_moved_again(client, settings, ids, 
         make_appointment(db, receipt, kind="biometrics", office="ACH", status="cancelled",
                          starts_at=utcnow() + timedelta(days=5))
         make_appointment(db, receipt, kind="biometrics", office="ACH", starts_at=utcnow() + timedelta(days=30))
+        # What the workflow's reschedule transition writes to the audit log.
+        audit(db, key=f"case:{receipt}:5", actor_id=ids["applicant"], action="reschedule_biometrics",
+              receipt_number=receipt)
     as_applicant(client)
     html = page(client.get(f"/cases/{receipt}")).text
     assert "You have already moved this appointment once." in html
     assert "Ask for a new date" not in html and f'action="/cases/{receipt}/reschedule"' not in html
+
+
+def test_a_slot_the_system_cancelled_does_not_use_up_the_reschedule(client, settings, ids, temporal):
+    # A booking that lands while a case is on hold is cancelled by the workflow, not the applicant.
+    receipt = new_case(settings, ids, Stage.BIOMETRICS)
+    with session_scope(settings.database_url) as db:
+        make_appointment(db, receipt, kind="biometrics", office="ACH", status="cancelled",
+                         starts_at=utcnow() + timedelta(days=5))
+        make_appointment(db, receipt, kind="biometrics", office="ACH", starts_at=utcnow() + timedelta(days=30))
+    as_applicant(client)
+    html = page(client.get(f"/cases/{receipt}")).text
+    assert "Ask for a new date" in html and "You have already moved this appointment once." not in html
 
 
 def test_a_cancelled_appointment_of_another_kind_does_not_count(client, settings, ids, temporal):
@@ -423,3 +420,4 @@ def test_the_case_page_while_the_case_is_set_up(client, settings, ids, temporal)
     token = csrf_from(html)
     response = page(client.post(f"/cases/{receipt}/expedite", data={"csrf_token": token, "expedite_reason": ""}), 422)
     assert "Tell us why the case should be expedited." in response.text
+

@@ -10,18 +10,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from cli import DEMO_ACCOUNTS
 from models.db import session_scope
 from models.domain import Stage
 from models.tables import AuditEvent, Case, CaseNote
 from tests.helpers import file_i765, make_user
 from tests.web.conftest import csrf_from, sign_in
 from tests.web.fake_temporal import (
-    FakeTemporal,
+    ACCOUNTS,
     make_appointment,
     make_case,
     make_evidence_request,
-    user_id,
+    page,
 )
 from workflows.case import CaseWorkflow
 from workflows.types import (
@@ -41,30 +40,10 @@ from workflows.types import (
     TransferInput,
 )
 
-ACCOUNTS = {account.role: account for account in DEMO_ACCOUNTS}
 APPLICANT, OFFICER, SUPERVISOR = ACCOUNTS["applicant"], ACCOUNTS["officer"], ACCOUNTS["supervisor"]
 ACTION_RE = re.compile(r'action="/officer/cases/[A-Z0-9]{13}/([a-z-]+)"')
 ACTION_ID_RE = re.compile(r'name="action_id" value="([0-9a-f-]{36})"')
 EASTERN = ZoneInfo("America/New_York")
-
-
-@pytest.fixture
-def temporal(client) -> FakeTemporal:
-    fake = FakeTemporal()
-    client.app.state.temporal = fake
-    return fake
-
-
-@pytest.fixture
-def ids(settings) -> dict[str, int]:
-    with session_scope(settings.database_url) as db:
-        return {role: user_id(db, account.email) for role, account in ACCOUNTS.items()}
-
-
-def page(response, status: int = 200):
-    assert response.status_code == status, response.text
-    assert "Traceback" not in response.text
-    return response
 
 
 def actions_on(html: str) -> set[str]:
@@ -566,4 +545,5 @@ def test_an_empty_note_is_refused(client, settings, ids, temporal):
     with session_scope(settings.database_url) as db:
         assert db.exec(select(CaseNote).where(CaseNote.receipt_number == receipt)).all() == []
         assert db.exec(select(AuditEvent).where(AuditEvent.action == "note")).all() == []
+
 
