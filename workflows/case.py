@@ -636,6 +636,8 @@ class CaseWorkflow:
         self._check_officer(action)
         if self._stage == Stage.CLOSED:
             raise _refuse(N_("This case is closed."))
+        if self._stage == Stage.DECISION or (self._stage == Stage.POST_DECISION and self._s.appointment is None):
+            raise _refuse(N_("This case is not waiting for this action any more. Reload the page to see where it is."))
         self._check_assignee(action, N_("Only the officer working on this case can release it."))
 
     @workflow.update

@@ -104,7 +104,10 @@ async def test_request_for_evidence_answered_then_approved(new_context, live_sys
 
     # An empty response is refused; a PDF with a note is sent.
     await expect_error_summary(applicant, await post(applicant, "Send my response"))
-    await applicant.get_by_label("Your documents").set_input_files(
+    # USWDS's file input names the input after its drop zone, so the person's way in is the label.
+    async with applicant.expect_file_chooser() as chooser:
+        await applicant.locator("label[for=files]").filter(has_text="Your documents").click()
+    await (await chooser.value).set_files(
         files=[{"name": PDF_NAME, "mimeType": "application/pdf", "buffer": PDF_BYTES}]
     )
     await applicant.get_by_label("A note for the officer").fill(RESPONSE_NOTE)

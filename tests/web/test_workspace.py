@@ -433,6 +433,7 @@ def test_supervisor_forms_are_checked_before_sending(client, settings, ids, temp
 
 BAD_OFFICER_FORMS = [
     ("biometrics", {"outcome": "late"}, "Choose what happened at the appointment."),
+    ("biometrics", {}, "Choose what happened at the appointment."),  # nothing chosen is not "taken"
     ("interview", {}, "Choose the outcome of the interview."),
     ("oath", {"outcome": ""}, "Choose what happened at the ceremony."),
     ("extend-evidence", {"due_date": ""}, "Enter the new due date."),
