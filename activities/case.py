@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from babel.dates import format_date
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -26,27 +24,9 @@ from models import scheduling
 from models.db import session_scope
 from models.domain import StatusCode
 from models.projection import FilingMissing, RenderedEmail, apply_transition, pending_email_ids
-from models.tables import Appointment as AppointmentRow
+from models.receipts import AGENCY_TIME_ZONE as EASTERN
 from models.tables import Filing
 from workflows.types import Appointment
-
-
-EASTERN = ZoneInfo("America/New_York")
-
-
-def _moved_from(session, *, receipt_number: str, kind: str) -> tuple[str, date] | None:
-    """The office and day of the case's last cancelled or missed appointment of this kind: a new
-    appointment never lands on the day the applicant asked to move away from."""
-    previous = session.exec(
-        select(AppointmentRow)
-        .where(
-            AppointmentRow.receipt_number == receipt_number,
-            AppointmentRow.kind == kind,
-            col(AppointmentRow.status).in_(["cancelled", "missed"]),
-        )
-        .order_by(col(AppointmentRow.id).desc())
-    ).first()
-    return (previous.office, previous.day) if previous else None
 
 
 class CaseActivities:
@@ -101,7 +81,6 @@ class CaseActivities:
                     overdue=inp.overdue,
                     open_task=tasks.open_kind if tasks else None,
                     task_due_at=tasks.due_at if tasks else None,
-                    close_open_tasks=False,
                     close_task_kinds=list(tasks.close) if tasks else [],
                     render_email=self.render_status_email,
                     office=inp.office,
@@ -148,7 +127,7 @@ class CaseActivities:
                     case_form_type=filing.form_type,
                     zip_code=filing.answers.get("zip_code"),
                     earliest=inp.earliest.date(),
-                    exclude_office_day=_moved_from(session, receipt_number=inp.receipt_number, kind=inp.kind),
+                    exclude_office_day=scheduling.moved_from(session, receipt_number=inp.receipt_number, kind=inp.kind),
                 )
             except scheduling.NoCapacity as exc:
                 raise ApplicationError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from models.account_security import audit
 from models.domain import Role
@@ -114,6 +114,3 @@ def user_name(db: Session, user_id: int | None) -> str | None:
         return None
     return db.exec(select(User.full_name).where(User.id == user_id)).first()
 
-
-def count_notes(db: Session, *, receipt_number: str) -> int:
-    return db.exec(select(func.count()).select_from(CaseNote).where(CaseNote.receipt_number == receipt_number)).one()

@@ -58,6 +58,13 @@ STAGE_LABELS: dict[Stage, str] = {
 }
 
 
+# Where a case can be before its decision: withdraw, transfer, hold and expedite apply here.
+BEFORE_DECISION = frozenset({
+    Stage.INTAKE, Stage.BIOMETRICS, Stage.REVIEW, Stage.EVIDENCE_REQUESTED, Stage.INTERVIEW, Stage.ON_HOLD,
+    Stage.BLOCKED,
+})
+
+
 class Decision(StrEnum):
     APPROVE = "approve"
     DENY = "deny"

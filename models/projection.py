@@ -109,9 +109,8 @@ def apply_transition(
     overdue: bool,
     open_task: str | None,
     task_due_at: datetime | None,
-    close_open_tasks: bool,
+    close_task_kinds: list[str],
     render_email: EmailRenderer,
-    close_task_kinds: list[str] | None = None,
     office: str | None = None,
     action: str | None = None,
     reason_code: str | None = None,
@@ -129,8 +128,7 @@ def apply_transition(
 ) -> tuple[bool, list[int]]:
     """Apply one transition. Returns (applied now?, ids of mails still to deliver for it).
 
-    ``close_task_kinds`` names the kinds of open task to close ("*": all); without it
-    ``close_open_tasks`` closes all or none."""
+    ``close_task_kinds`` names the kinds of open task to close ("*": all)."""
     case = session.get(Case, receipt_number, with_for_update=True)
     if case is not None and case.last_seq >= seq:
         return False, pending_email_ids(session, receipt_number=receipt_number, seq=seq)
@@ -207,7 +205,7 @@ def apply_transition(
     open_tasks = session.exec(
         select(HumanTask).where(HumanTask.receipt_number == receipt_number, HumanTask.status == "open")
     ).all()
-    kinds_to_close = set(close_task_kinds) if close_task_kinds is not None else ({"*"} if close_open_tasks else set())
+    kinds_to_close = set(close_task_kinds)
     for task in open_tasks:
         if "*" in kinds_to_close or task.kind in kinds_to_close:
             task.status = "done"

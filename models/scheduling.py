@@ -334,6 +334,21 @@ def book_appointment(
     raise NoCapacity(kind)
 
 
+def moved_from(session: Session, *, receipt_number: str, kind: str) -> tuple[str, date] | None:
+    """The office and day of the case's last cancelled or missed appointment of this kind, for
+    ``exclude_office_day``: a new appointment never lands on the day the case moved away from."""
+    previous = session.exec(
+        select(Appointment)
+        .where(
+            Appointment.receipt_number == receipt_number,
+            Appointment.kind == kind,
+            col(Appointment.status).in_(["cancelled", "missed"]),
+        )
+        .order_by(col(Appointment.id).desc())
+    ).first()
+    return (previous.office, previous.day) if previous else None
+
+
 def cancel_appointment(session: Session, *, appointment_id: int, status: str) -> Appointment:
     """Record what became of an appointment: attended, missed or cancelled.
 

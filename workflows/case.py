@@ -30,7 +30,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.case import CaseActivities
     from activities.mail import MailActivities
     from activities.types import (
-        ALL_TASKS,
         AppointmentChange,
         BookingInput,
         EvidenceRequestChange,
@@ -39,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         TransitionInput,
     )
     from i18n import N_
-    from models.domain import REASON_CODES, Decision, Role, Stage, StatusCode, TaskKind, Waiting
+    from models.domain import BEFORE_DECISION, REASON_CODES, Decision, Role, Stage, StatusCode, TaskKind, Waiting
     from workflows import search_attributes as sa
     from workflows.types import (
         INVALID_ACTION,
@@ -94,10 +93,6 @@ HOLD_SLA = timedelta(days=90)
 RFE_REMINDER_PATCH = "rfe-reminder"
 RFE_REMINDER_BEFORE = timedelta(days=14)  # the applicant is reminded two weeks before an RFE is due
 
-BEFORE_DECISION = (
-    Stage.INTAKE, Stage.BIOMETRICS, Stage.REVIEW, Stage.EVIDENCE_REQUESTED, Stage.INTERVIEW, Stage.ON_HOLD,
-    Stage.BLOCKED,
-)
 OFFICER_TASK_STAGES = (Stage.BIOMETRICS, Stage.REVIEW, Stage.INTERVIEW, Stage.POST_DECISION)
 STAGE_TASK = {
     Stage.BIOMETRICS: TaskKind.BIOMETRICS,
@@ -359,7 +354,6 @@ class CaseWorkflow:
             async with self._lock:
                 if self._stage in (Stage.CLOSED, Stage.ON_HOLD, Stage.DECISION):
                     return
-                self._s.blocked_from = self._s.stage if self._stage != Stage.BLOCKED else self._s.blocked_from
                 self._s.blocked_job = job
                 await self._transition(
                     Stage.BLOCKED,
@@ -668,7 +662,7 @@ class CaseWorkflow:
             self.validate_request_evidence(action)
             now = workflow.now()
             due = action.due_at or now + timedelta(days=RFE_DEFAULT_DAYS)
-            self._s.rfe = EvidenceRequestState(request_seq=self._s.seq + 1, due_at=due, officer_id=action.actor_id)
+            self._s.rfe = EvidenceRequestState(due_at=due, officer_id=action.actor_id)
             return await self._transition(
                 Stage.EVIDENCE_REQUESTED, StatusCode.RFE_SENT, tasks=TaskChange(close=OFFICER_TASKS),
                 actor_id=action.actor_id, action="request_evidence",
@@ -1084,4 +1078,4 @@ class CaseWorkflow:
         )
 
 
-__all__ = ["ALL_TASKS", "CaseWorkflow"]
+__all__ = ["CaseWorkflow"]

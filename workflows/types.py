@@ -41,10 +41,8 @@ class Appointment:
 
 @dataclass
 class EvidenceRequestState:
-    request_seq: int
     due_at: datetime
     officer_id: int
-    answered: bool = False
     reminded: bool = False
 
 
@@ -77,7 +75,6 @@ class CaseSnapshot:
     after_approval_done: list[str] = field(default_factory=list)
     oath_no_shows: int = 0
     oath_rescheduled: bool = False
-    blocked_from: str | None = None
     blocked_job: str | None = None  # the system work to run again when a supervisor retries
     retry_requested: bool = False
     pending_mail: list[int] = field(default_factory=list)  # outbox rows not yet delivered
@@ -93,10 +90,6 @@ class Action:
 
     actor_id: int
     actor_role: str
-
-
-# Kept under its first name: recorded histories carry it.
-OfficerAction = Action
 
 
 @dataclass

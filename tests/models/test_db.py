@@ -42,7 +42,7 @@ def transition(url: str, receipt_number: str, seq: int, stage: str, status: str 
         overdue=False,
         open_task=None,
         task_due_at=None,
-        close_open_tasks=False,
+        close_task_kinds=[],
         render_email=render,
     )
     args.update(kw)
@@ -204,20 +204,20 @@ def test_transitions_open_assign_and_close_human_tasks(filed: dict[str, Any]) ->
     assert (bio.form_type, bio.office, bio.assigned_officer_id) == ("I-765", "IOE", None)
 
     transition(url, receipt, 3, "review", "fingerprints_taken", actor_id=officer.id, open_task="review",
-               close_open_tasks=True)
+               close_task_kinds=["*"])
     bio, review = tasks(url, receipt)
     assert (bio.status, bio.closed_at) == ("done", T0 + timedelta(hours=3))
     assert (review.kind, review.status, review.closed_at) == ("review", "open", None)
     assert review.due_at == T0 + timedelta(hours=3)  # no due date given: due at once
 
     transition(url, receipt, 4, "review", "actively_reviewed", actor_id=officer.id,
-               assigned_officer_id=officer.id, close_open_tasks=False)
+               assigned_officer_id=officer.id, close_task_kinds=[])
     bio, review = tasks(url, receipt)
     assert (review.status, review.assigned_officer_id) == ("open", officer.id)
     assert bio.assigned_officer_id is None  # closed tasks keep who had them
 
     transition(url, receipt, 5, "decision", "approved", actor_id=officer.id, assigned_officer_id=officer.id,
-               decision="approve", note="Eligible under (c)(8).", close_open_tasks=True)
+               decision="approve", note="Eligible under (c)(8).", close_task_kinds=["*"])
     assert [t.status for t in tasks(url, receipt)] == ["done", "done"]
     with session_scope(url) as session:
         case = session.get(Case, receipt)

@@ -379,4 +379,4 @@ def test_list_offices_and_address(database_url: str) -> None:
         assert [o.code for o in list_offices(session, kind="asc")] == list(ASCS)
         assert office_address(session, "NYC") == "New York City Field Office, 26 Federal Plaza, New York, NY"
         with pytest.raises(LookupError):
-            office_address(session, "XXX")
+            office_address(session, "QQQ")  # no office has this code

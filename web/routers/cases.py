@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 from i18n import N_
 from models import casefile
 from models.documents import UploadRejected, documents_for_case, store_upload
-from models.domain import ReceiptNumberError, Role, Stage, normalize_receipt_number
+from models.domain import BEFORE_DECISION, ReceiptNumberError, Role, Stage, normalize_receipt_number
 from models.forms import FORMS
 from models.queries import timeline
 from models.scheduling import office_address
@@ -31,10 +31,6 @@ from workflows.types import (
 
 router = APIRouter()
 MAX_RESPONSE_FILES = 10
-BEFORE_DECISION = {
-    Stage.INTAKE, Stage.BIOMETRICS, Stage.REVIEW, Stage.EVIDENCE_REQUESTED, Stage.INTERVIEW, Stage.ON_HOLD,
-    Stage.BLOCKED,
-}
 
 
 def visible_filing(db, receipt_number: str, user: User) -> Filing:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -24,6 +23,7 @@ from models.documents import documents_for_case
 from models.domain import REASON_CODES, Decision, Role, Stage
 from models.forms import FORMS
 from models.queries import open_task, timeline
+from models.receipts import AGENCY_TIME_ZONE as EASTERN
 from models.tables import Case, Filing, User, utcnow
 from web.actions import new_action_id, run_update
 from web.deps import OfficerUser, SessionDep
@@ -52,7 +52,6 @@ from workflows.types import (
 )
 
 router = APIRouter(prefix="/officer")
-EASTERN = ZoneInfo("America/New_York")
 OTHER_EVIDENCE = "other"
 
 LABELS = {
