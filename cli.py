@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +33,7 @@ class DemoAccount:
     @property
     def totp_secret(self) -> str | None:
         """Staff must use two-step verification; the demo staff share a known, dev-only key."""
-        if self.role == "applicant":
+        if self.role in ("applicant", "representative"):
             return None
         import base64
 
@@ -47,7 +48,10 @@ DEMO_ACCOUNTS = (
 # The demo admin (offices and appointment capacity) sits beside DEMO_ACCOUNTS, whose three
 # entries callers unpack by name; ALL_DEMO_ACCOUNTS is every demo account, seeded and printed.
 DEMO_ADMIN = DemoAccount("admin@caseline.example", "demo-admin-2026", "Alex Morgan", "admin")
-ALL_DEMO_ACCOUNTS = (*DEMO_ACCOUNTS, DEMO_ADMIN)
+# An attorney who files for clients: the demo applicant is found by her email and date of birth.
+DEMO_REPRESENTATIVE = DemoAccount("attorney@caseline.example", "demo-attorney-2026", "Daniel Brooks", "representative")
+DEMO_APPLICANT_BIRTH_DATE = "1990-04-27"
+ALL_DEMO_ACCOUNTS = (*DEMO_ACCOUNTS, DEMO_ADMIN, DEMO_REPRESENTATIVE)
 
 
 def _logging() -> None:
@@ -84,6 +88,8 @@ def seed_demo_accounts(settings: Settings) -> list[DemoAccount]:
                 created.append(account)
             # Also brings demo accounts made by an older version up to date.
             user.email_verified_at = user.email_verified_at or utcnow()
+            if account.role == "applicant" and user.date_of_birth is None:
+                user.date_of_birth = date.fromisoformat(DEMO_APPLICANT_BIRTH_DATE)
             if account.totp_secret and user.totp_enabled_at is None:
                 user.totp_secret = account.totp_secret
                 user.totp_enabled_at = utcnow()

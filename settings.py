@@ -45,7 +45,23 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "Caseline <no-reply@caseline.example>"
 
+    # Where document bytes are kept: "local" (documents_dir) or "s3" (any S3-compatible storage,
+    # models.s3store; the README says how to set it up).
+    document_store: Literal["local", "s3"] = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = "documents/"
+    s3_endpoint_url: str = ""  # empty = AWS S3; e.g. http://minio:9000 for MinIO
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""  # empty = the default AWS credential chain (env, profile, IAM role)
+    s3_secret_access_key: str = ""
+    s3_path_style: bool = False  # True for MinIO / Ceph
+    s3_sse: Literal["", "AES256", "aws:kms", "aws:kms:dsse"] = ""
+    s3_kms_key_id: str = ""
+    s3_checksum: Literal["sha256", "md5"] = "sha256"  # md5 for endpoints without flexible checksums
+
     online_office: str = "IOE"
+    # Who takes card payments of filing fees (models.payments): the built-in sandbox takes test cards only.
+    payment_provider: str = "sandbox"
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
 
@@ -53,6 +69,8 @@ class Settings(BaseSettings):
     def _check(self) -> "Settings":
         if not self.database_url:
             self.database_url = f"sqlite:///{self.data_dir / 'caseline.db'}"
+        if self.document_store == "s3" and not self.s3_bucket:
+            raise ValueError("CASELINE_DOCUMENT_STORE=s3 needs CASELINE_S3_BUCKET")
         if self.env in ("staging", "production") and (self.secret_key == DEV_SECRET or len(self.secret_key) < 32):
             raise ValueError("CASELINE_SECRET_KEY must be set to a random value of 32+ characters outside dev")
         return self

@@ -7,20 +7,28 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.case import CaseActivities
+from activities.housekeeping import HousekeepingActivities
 from activities.mail import MailActivities
+from models.s3store import store_from_settings
 from settings import Settings, get_settings
 from workflows.case import CaseWorkflow
 from workflows.email import EmailWorkflow
 from workflows.client import connect
+from workflows.housekeeping import DraftHousekeepingWorkflow, ensure_housekeeping_schedule
 
 log = logging.getLogger("caseline.worker")
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    case_activities = CaseActivities(database_url=settings.database_url, base_url=settings.base_url)
+    case_activities = CaseActivities(
+        database_url=settings.database_url,
+        base_url=settings.base_url,
+        documents=store_from_settings(settings),
+    )
     mail_activities = MailActivities(
         database_url=settings.database_url,
         smtp_host=settings.smtp_host,
@@ -30,16 +38,18 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         password=settings.smtp_password,
         start_tls=settings.smtp_starttls,
     )
+    housekeeping_activities = HousekeepingActivities(database_url=settings.database_url, base_url=settings.base_url)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[CaseWorkflow, EmailWorkflow],
+        workflows=[CaseWorkflow, EmailWorkflow, DraftHousekeepingWorkflow],
         activities=[
             case_activities.record_transition,
             case_activities.book_appointment,
             case_activities.close_appointment,
             case_activities.fulfil,
             mail_activities.deliver_email,
+            housekeeping_activities.sweep_drafts,
         ],
         activity_executor=executor,
         max_concurrent_activities=20,
@@ -51,6 +61,11 @@ async def run_worker(settings: Settings | None = None) -> None:
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     with ThreadPoolExecutor(max_workers=20, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, executor)
+        try:
+            if await ensure_housekeeping_schedule(client, task_queue=settings.temporal_task_queue):
+                log.info("created the daily draft housekeeping schedule")
+        except RPCError:
+            log.warning("could not create the draft housekeeping schedule; the next worker start tries again", exc_info=True)
         log.info("worker polling task queue %s on %s", settings.temporal_task_queue, settings.temporal_address)
         await worker.run()
 

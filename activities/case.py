@@ -22,20 +22,29 @@ from activities.types import (
 )
 from models import scheduling
 from models.db import session_scope
+from models.documents import DocumentStore
 from models.domain import StatusCode
-from models.projection import FilingMissing, RenderedEmail, apply_transition, pending_email_ids
+from models.projection import FilingMissing, NoticeIssuer, RenderedEmail, apply_transition, pending_email_ids
 from models.receipts import AGENCY_TIME_ZONE as EASTERN
 from models.tables import Filing
 from workflows.types import Appointment
 
 
 class CaseActivities:
-    def __init__(self, *, database_url: str, base_url: str) -> None:
+    """``documents`` keeps the notices the projection issues (``models.notices``); ``base_url`` is
+    where the web app is, for links in mails and the verification address printed on notices."""
+
+    def __init__(self, *, database_url: str, base_url: str, documents: DocumentStore) -> None:
         self._database_url = database_url
         self._base_url = base_url.rstrip("/")
+        self._documents = documents
         self._templates = i18n.make_environment()
 
-    def render_status_email(self, language: str, status: StatusCode, receipt_number: str) -> RenderedEmail:
+    def render_status_email(
+        self, language: str, status: StatusCode, receipt_number: str, *, notice_document_id: str | None = None
+    ) -> RenderedEmail:
+        """The mail announcing a status change. When the change issued a notice, the mail links to
+        it (the page asks the applicant to sign in); the notice's content never goes by mail."""
         language = i18n.normalize_language(language)
         title = i18n.gettext(language, status.text.title)
         subject = i18n.gettext(language, i18n.N_("Your case %(receipt)s: %(title)s"), receipt=receipt_number, title=title)
@@ -45,6 +54,7 @@ class CaseActivities:
             title=title,
             explanation=i18n.gettext(language, status.text.explanation),
             case_url=f"{self._base_url}/cases/{receipt_number}",
+            notice_url=f"{self._base_url}/documents/{notice_document_id}" if notice_document_id else None,
         )
         return RenderedEmail(subject=subject, body_text=body)
 
@@ -97,6 +107,7 @@ class CaseActivities:
                     evidence_request=inp.evidence_request,
                     reminder_due=inp.reminder_due,
                     render_reminder=self.render_reminder_email,
+                    notices=NoticeIssuer(store=self._documents, base_url=self._base_url),
                 )
         except FilingMissing as exc:
             raise ApplicationError(f"no filing for {exc}", type="FilingMissing", non_retryable=True) from exc

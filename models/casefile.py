@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from models.account_security import audit
 from models.domain import Role
-from models.tables import Appointment, AuditEvent, CaseNote, EvidenceRequest, Office, User, utcnow
+from models.tables import Appointment, AuditEvent, CaseNote, EvidenceRequest, Filing, Office, User, utcnow
 
 NOTE_MAX_LENGTH = 4000
 
@@ -114,3 +114,7 @@ def user_name(db: Session, user_id: int | None) -> str | None:
         return None
     return db.exec(select(User.full_name).where(User.id == user_id)).first()
 
+
+def is_party(filing: Filing, user: User) -> bool:
+    """Whether ``user`` is the applicant of the case or the representative who filed it."""
+    return user.id is not None and user.id in (filing.applicant_id, filing.representative_id)

@@ -263,8 +263,9 @@ def is_document_id(value: object) -> bool:
 
 def visible_document(session: Session, document_id: str, user: User) -> Document | None:
     """The document when ``user`` may see it: who uploaded it, the applicant of the case it is
-    attached to, and staff who adjudicate for a case's documents. ``None`` for anything else
-    (unknown, malformed or someone else's: callers answer all three the same way)."""
+    attached to and their representative, and staff who adjudicate for a case's documents.
+    ``None`` for anything else (unknown, malformed or someone else's: callers answer all three
+    the same way)."""
     if not is_document_id(document_id):
         return None
     document = session.get(Document, document_id)
@@ -277,7 +278,7 @@ def visible_document(session: Session, document_id: str, user: User) -> Document
     if Role(user.role).adjudicates:
         return document
     filing = session.get(Filing, document.receipt_number)
-    if filing is not None and filing.applicant_id == user.id:
+    if filing is not None and user.id in (filing.applicant_id, filing.representative_id):
         return document
     return None
 

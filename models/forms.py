@@ -118,6 +118,8 @@ class FormSpec:
     reduced_fee_field: str = ""  # the yes/no question that asks for the reduced fee
     checks: tuple[CrossCheck, ...] = ()
     summary: str = ""  # one plain sentence for the list of forms
+    # Whether a filer may ask for a fee waiver instead of paying (Form I-912); never for an I-130.
+    fee_waiver: bool = True
     biometrics_categories: frozenset[str] = field(default_factory=frozenset)
 
     def field(self, name: str) -> FieldSpec:
@@ -326,6 +328,7 @@ I130 = FormSpec(
     title=N_("Petition for Alien Relative"),
     summary=N_("Ask to bring a family member to live in the United States."),
     fee_cents=62_500,
+    fee_waiver=False,
     fields=(
         FieldSpec("family_name", N_("Family name (last name)"), hint=_NAME_HINT, autocomplete="family-name", section=_ABOUT_PETITIONER),
         FieldSpec("given_name", N_("Given name (first name)"), autocomplete="given-name", section=_ABOUT_PETITIONER),
@@ -385,6 +388,38 @@ N400_BASES = (
 )
 HOUSEHOLD_SIZES = tuple(Choice(str(n), str(n)) for n in range(1, 11))
 EARLY_FILING_DAYS = 90  # an N-400 may be filed 90 days before the residence period ends
+
+# Why a filer asks for a fee waiver (Form I-912): (code, msgid).
+FEE_WAIVER_REASONS = (
+    ("means_tested", N_("I, my spouse or the head of my household receive a means-tested benefit")),
+    ("low_income", N_("My household income is at or below 150 percent of the Federal Poverty Guidelines")),
+    ("hardship", N_("I have a financial hardship that prevents me from paying")),
+)
+
+# HHS Poverty Guidelines (48 contiguous states and DC, 2025): the amount for one person and for each
+# person more. The reduced N-400 fee is for a household income of at most 400 percent of it.
+POVERTY_GUIDELINE_BASE = 15_650
+POVERTY_GUIDELINE_PER_PERSON = 5_500
+REDUCED_FEE_INCOME_PERCENT = 400
+
+
+def reduced_fee_income_limit(household_size: int) -> int:
+    """The highest yearly household income, in whole dollars, that allows the reduced N-400 fee."""
+    guideline = POVERTY_GUIDELINE_BASE + POVERTY_GUIDELINE_PER_PERSON * (max(household_size, 1) - 1)
+    return guideline * REDUCED_FEE_INCOME_PERCENT // 100
+
+
+def _income_allows_reduced_fee(answers: Mapping[str, str], today: date) -> dict[str, str]:
+    if answers.get("reduced_fee") != "yes":
+        return {}
+    try:
+        size, income = int(answers.get("household_size", "")), int(answers.get("household_income", ""))
+    except ValueError:
+        return {}
+    if income > reduced_fee_income_limit(size):
+        return {"household_income": N_("With this household income you cannot pay the reduced fee: "
+                                       "answer No to the reduced fee, or check the amount")}
+    return {}
 
 
 def _anniversary(day: date, years: int) -> date:
@@ -456,7 +491,7 @@ N400 = FormSpec(
         Stage.INTAKE.value: 2, Stage.BIOMETRICS.value: 45, Stage.INTERVIEW.value: 120, Stage.REVIEW.value: 30,
         Stage.EVIDENCE_REQUESTED.value: RFE_WINDOW_DAYS, Stage.DECISION.value: 14, Stage.POST_DECISION.value: 90,
     },
-    checks=(_residence_long_enough,),
+    checks=(_residence_long_enough, _income_allows_reduced_fee),
 )
 
 # --- I-589 ----------------------------------------------------------------------------------

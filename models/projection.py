@@ -1,4 +1,4 @@
-"""Writing the case projection: the case row, its timeline, queue tasks and outbound mail.
+"""Writing the case projection: the case row, its timeline, queue tasks, notices and outbound mail.
 
 Called by activities only. ``apply_transition`` is idempotent: a transition is keyed by the
 workflow's sequence number, so a retried activity finds its work done and writes nothing.
@@ -15,8 +15,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.account_security import audit
+from models.documents import DocumentStore
 from models.domain import SUPERVISOR_TASKS, Stage, StatusCode
-from models.tables import Case, CaseEvent, Document, EvidenceRequest, Filing, HumanTask, OutboundEmail, User, utcnow
+from models.notices import issue_notice, notice_kind_for
+from models.tables import (
+    Case,
+    CaseEvent,
+    Document,
+    EvidenceRequest,
+    Filing,
+    HumanTask,
+    Notice,
+    OutboundEmail,
+    User,
+    utcnow,
+)
 
 
 class FilingMissing(LookupError):
@@ -29,8 +42,22 @@ class RenderedEmail:
     body_text: str
 
 
-# (user language, status code, receipt number) -> subject and body
-EmailRenderer = Callable[[str, StatusCode, str], RenderedEmail]
+class EmailRenderer(Protocol):
+    """(user language, status code, receipt number) -> subject and body. When the change issued a
+    notice, its document id comes as ``notice_document_id`` (the mail links to it)."""
+
+    def __call__(self, language: str, status: StatusCode, receipt_number: str, /, **kw: str) -> RenderedEmail: ...
+
+
+@dataclass(frozen=True)
+class NoticeIssuer:
+    """Where notices issued by the projection are kept, and the address printed on them for checking
+    their verification code (``{base_url}/verify``)."""
+
+    store: DocumentStore
+    base_url: str
+
+
 # (user language, receipt number, when the RFE response is due) -> subject and body
 ReminderRenderer = Callable[[str, str, datetime], RenderedEmail]
 
@@ -125,10 +152,13 @@ def apply_transition(
     evidence_request: EvidenceChange | None = None,
     reminder_due: datetime | None = None,
     render_reminder: ReminderRenderer | None = None,
+    notices: NoticeIssuer | None = None,
 ) -> tuple[bool, list[int]]:
     """Apply one transition. Returns (applied now?, ids of mails still to deliver for it).
 
-    ``close_task_kinds`` names the kinds of open task to close ("*": all)."""
+    ``close_task_kinds`` names the kinds of open task to close ("*": all). With ``notices``, a
+    status that has a notice (``models.notices.NOTICE_FOR_STATUS``) issues it in this transaction,
+    and the status mail links to it; without, no notice is issued."""
     case = session.get(Case, receipt_number, with_for_update=True)
     if case is not None and case.last_seq >= seq:
         return False, pending_email_ids(session, receipt_number=receipt_number, seq=seq)
@@ -232,10 +262,24 @@ def apply_transition(
             )
         )
 
+    notice: Notice | None = None
+    notice_kind = notice_kind_for(status_code)
+    if notices is not None and notice_kind is not None:
+        # After the flush above: the notice reads what this transition wrote (decision, request for
+        # evidence, tracking number) and the appointment booked before it.
+        notice = issue_notice(
+            session, notices.store, receipt_number=receipt_number, seq=seq, kind=notice_kind,
+            issued_at=occurred_at, base_url=notices.base_url, status_code=status_code,
+        )
+
     if status_code is not None or (reminder_due is not None and render_reminder is not None):
         applicant = session.get(User, case.applicant_id)
         if applicant is not None:
-            if status_code is not None:
+            if status_code is not None and notice is not None:
+                mail = render_email(
+                    applicant.language, StatusCode(status_code), receipt_number, notice_document_id=notice.document_id
+                )
+            elif status_code is not None:
                 mail = render_email(applicant.language, StatusCode(status_code), receipt_number)
             else:
                 assert render_reminder is not None and reminder_due is not None

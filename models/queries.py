@@ -12,7 +12,7 @@ from sqlmodel import Session, col, func, select
 
 from models.domain import TaskKind
 from models.forms import FORMS
-from models.tables import Case, CaseEvent, Draft, Filing, HumanTask, User
+from models.tables import Case, CaseEvent, Document, Draft, Filing, HumanTask, User
 
 PAGE_SIZE = 25
 
@@ -27,7 +27,7 @@ def cases_for_applicant(db: Session, *, user_id: int) -> list[ApplicantCase]:
     rows = db.exec(
         select(Filing, Case)
         .join(Case, col(Case.receipt_number) == col(Filing.receipt_number), isouter=True)
-        .where(Filing.applicant_id == user_id)
+        .where(or_(col(Filing.applicant_id) == user_id, col(Filing.representative_id) == user_id))
         .order_by(col(Filing.filed_at).desc())
     ).all()
     return [ApplicantCase(filing=f, case=c) for f, c in rows]
@@ -35,6 +35,24 @@ def cases_for_applicant(db: Session, *, user_id: int) -> list[ApplicantCase]:
 
 def drafts_for_user(db: Session, *, user_id: int) -> list[Draft]:
     return list(db.exec(select(Draft).where(Draft.user_id == user_id).order_by(col(Draft.updated_at).desc())).all())
+
+
+def timeline_with_uploads(db: Session, *, receipt_number: str) -> list[CaseEvent | Document]:
+    """The case's status changes and the documents people sent after filing, newest first (what
+    came with the application is part of it, not a step of the case)."""
+    uploads = db.exec(
+        select(Document)
+        .join(Filing, col(Filing.receipt_number) == col(Document.receipt_number))
+        .where(
+            Document.receipt_number == receipt_number, col(Document.kind).in_(UPLOAD_KINDS),
+            col(Document.uploaded_at) > col(Filing.filed_at),
+        )
+    ).all()
+    entries: list[CaseEvent | Document] = [*timeline(db, receipt_number=receipt_number), *uploads]
+    return sorted(entries, key=lambda e: e.occurred_at if isinstance(e, CaseEvent) else e.uploaded_at, reverse=True)
+
+
+UPLOAD_KINDS = ("evidence", "rfe_response")
 
 
 def timeline(db: Session, *, receipt_number: str) -> list[CaseEvent]:

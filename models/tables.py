@@ -158,12 +158,28 @@ class AuditEvent(SQLModel, table=True):
 
 
 class Draft(SQLModel, table=True):
+    """A filing being prepared. Saved at every step; deleted 30 days after its last change
+    (``models.drafts``), with warnings by email before."""
+
+    __table_args__ = (sa.Index("ix_draft_updated_at", "updated_at"),)  # the daily sweep reads the oldest first
     id: str = Field(primary_key=True, max_length=36)
-    user_id: int = Field(foreign_key="app_user.id", index=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)  # who prepares it (applicant or representative)
     form_type: str = Field(max_length=16)
+    # What was typed, as typed (invalid answers too, so nothing is lost); validated at each step and at review.
     answers: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = ts(default_factory=utcnow)
     updated_at: datetime = ts(default_factory=utcnow)
+    # A representative's draft: the client's account (the applicant of the case once filed).
+    client_id: int | None = Field(default=None, foreign_key="app_user.id")
+    # The steps completed at least once (names from ``web.journey``), so the journey resumes where it stopped.
+    completed_steps: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]"))
+    fee_option: str = Field(default="", max_length=10)  # pay | waiver
+    waiver_reason: str = Field(default="", max_length=20)
+    waiver_explanation: str = Field(default="", sa_column=Column(sa.Text, nullable=False, server_default=""))
+    signature: str = Field(default="", max_length=200)  # the full name typed as an e-signature
+    signed_at: datetime | None = ts(default=None, nullable=True)
+    # The deletion warning last sent: how many days were left (7, then 1); None since the last change.
+    expiry_warning_days: int | None = Field(default=None)
 
 
 class ReceiptCounter(SQLModel, table=True):
@@ -184,6 +200,67 @@ class Filing(SQLModel, table=True):
     answers: dict[str, str] = Field(sa_column=Column(JSON, nullable=False))
     filed_at: datetime = ts()
     workflow_started: bool = Field(default=False)
+    representative_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
+    draft_id: str | None = Field(default=None, max_length=36, index=True)  # the draft it was submitted from
+    fee_cents: int = Field(default=0)  # the fee owed at filing (reduced where asked for)
+    fee_waiver_requested: bool = Field(default=False)
+    waiver_reason: str = Field(default="", max_length=20)
+    waiver_explanation: str = Field(default="", sa_column=Column(sa.Text, nullable=False, server_default=""))
+    payment_id: str | None = Field(default=None, max_length=36)
+    signature: str = Field(default="", max_length=200)
+
+
+class Payment(SQLModel, table=True):
+    """A filing fee paid through the payment provider (``models.payments``). One per draft and
+    amount (``idempotency_key``), so a double submission never charges twice."""
+
+    __tablename__ = "payment"
+    id: str = Field(primary_key=True, max_length=36)
+    idempotency_key: str = Field(max_length=120, unique=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    draft_id: str | None = Field(default=None, max_length=36, index=True)
+    receipt_number: str | None = Field(default=None, max_length=13, index=True)  # set when the case is filed
+    form_type: str = Field(max_length=16)
+    amount_cents: int
+    currency: str = Field(default="usd", max_length=3)
+    provider: str = Field(default="sandbox", max_length=20)
+    provider_intent_id: str = Field(max_length=80)
+    status: str = Field(default="requires_payment", max_length=20)  # requires_payment | succeeded
+    card_brand: str | None = Field(default=None, max_length=20)
+    card_last4: str | None = Field(default=None, max_length=4)
+    last_decline_code: str | None = Field(default=None, max_length=40)
+    reference: str | None = Field(default=None, max_length=40, unique=True)  # the payment receipt's number
+    paid_at: datetime | None = ts(default=None, nullable=True)
+    created_at: datetime = ts(default_factory=utcnow)
+    updated_at: datetime = ts(default_factory=utcnow)
+
+
+class SandboxIntent(SQLModel, table=True):
+    """The sandbox payment provider's own books: a payment intent (a real provider keeps these)."""
+
+    __tablename__ = "sandbox_intent"
+    id: str = Field(primary_key=True, max_length=80)
+    idempotency_key: str = Field(max_length=120, unique=True)
+    amount_cents: int
+    currency: str = Field(default="usd", max_length=3)
+    status: str = Field(default="requires_payment", max_length=20)  # requires_payment | succeeded
+    created_at: datetime = ts(default_factory=utcnow)
+
+
+class SandboxCharge(SQLModel, table=True):
+    """One attempt to charge a card for a sandbox intent; a confirmation retried with the same
+    idempotency key finds its charge instead of making another."""
+
+    __tablename__ = "sandbox_charge"
+    id: str = Field(primary_key=True, max_length=80)
+    intent_id: str = Field(foreign_key="sandbox_intent.id", max_length=80, index=True)
+    idempotency_key: str = Field(max_length=120, unique=True)
+    amount_cents: int
+    status: str = Field(max_length=20)  # succeeded | declined
+    decline_code: str | None = Field(default=None, max_length=40)
+    card_brand: str = Field(max_length=20)
+    card_last4: str = Field(max_length=4)
+    created_at: datetime = ts(default_factory=utcnow)
 
 
 # --- workflow projections (written by activities only) -----------------------------------
@@ -391,11 +468,27 @@ class Document(SQLModel, table=True):
     uploaded_at: datetime = ts(default_factory=utcnow)
 
 
+class Notice(SQLModel, table=True):
+    """An official notice (a PDF kept as a case ``Document``), issued by the projection once per
+    transition and kind, with the verification code the public status page checks."""
+
+    __tablename__ = "notice"
+    __table_args__ = (sa.UniqueConstraint("receipt_number", "seq", "kind", name="uq_notice_transition"),)
+    id: str = Field(primary_key=True, max_length=36)
+    receipt_number: str = Field(foreign_key="filing.receipt_number", max_length=13, index=True)
+    seq: int  # the workflow transition that issued it
+    kind: str = Field(max_length=20)  # receipt | biometrics | rfe | interview | approval | denial | card_mailed
+    document_id: str = Field(foreign_key="document.id", max_length=36)
+    verification_code: str = Field(max_length=16, unique=True)
+    language: str = Field(default="en", max_length=5)
+    issued_at: datetime = ts()
+
+
 def age_in_days(since: datetime, now: datetime) -> int:
     return max((now - since).days, 0)
 
 
 __all__ = [
-    "AccountEvent", "AccountToken", "Appointment", "AppointmentDay", "AuditEvent", "Case", "CaseEvent", "CaseNote", "CasePublic", "Document", "EvidenceRequest", "Office", "Draft", "RecoveryCode", "SignInThrottle", "Filing", "HumanTask", "OutboundEmail", "ReceiptCounter",
+    "AccountEvent", "AccountToken", "Appointment", "AppointmentDay", "AuditEvent", "Case", "CaseEvent", "CaseNote", "CasePublic", "Document", "EvidenceRequest", "Office", "Draft", "Notice", "Payment", "RecoveryCode", "SandboxCharge", "SandboxIntent", "SignInThrottle", "Filing", "HumanTask", "OutboundEmail", "ReceiptCounter",
     "User", "UserCreate", "UserPublic", "WebSession", "age_in_days", "date", "utcnow",
 ]

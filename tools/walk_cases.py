@@ -28,6 +28,7 @@ from cli import DEMO_ACCOUNTS  # noqa: E402
 from models.casefile import current_appointment  # noqa: E402
 from models.db import session_scope  # noqa: E402
 from models.domain import StatusCode  # noqa: E402
+from models.forms import FORMS_BY_SLUG  # noqa: E402
 from models.queries import timeline  # noqa: E402
 from models.tables import Case  # noqa: E402
 from settings import get_settings  # noqa: E402
@@ -122,13 +123,36 @@ def say(receipt: str, text: str) -> None:
     print(f"{receipt}  {text}", flush=True)
 
 
-def file(applicant: Person, slug: str) -> str:
-    answer = applicant.post(f"/efile/{slug}", FILINGS[slug], page=f"/efile/{slug}")
-    review = answer.headers["location"]
-    draft = review.rsplit("/", 1)[0]
-    answer = applicant.post(f"{draft}/submit", {"attest": "yes"}, page=review)
-    receipt = answer.headers["location"].split("/")[2].split("?")[0]
-    say(receipt, f"filed {slug.upper()}")
+CARD = {"card_number": "4242 4242 4242 4242", "card_name": "Maria Lopez", "card_expiry_month": "12",
+        "card_expiry_year": "2030", "card_cvc": "123", "card_postal_code": "60604"}
+
+
+def file(applicant: Person, slug: str, *, fee_waiver: bool = False) -> str:
+    """Walk the e-filing journey page by page: answers, one PDF per required document, the fee,
+    the signature and (unless a fee waiver is asked for) a test card payment."""
+    form = FORMS_BY_SLUG[slug]
+    url = applicant.post(f"/efile/{slug}", {}, page=f"/efile/{slug}").headers["location"]
+    while url.startswith("/efile/"):
+        step = url.split("?")[0].rsplit("/", 1)[1]
+        if step == "evidence":
+            for item in form.evidence:
+                if item.required:
+                    applicant.post(f"{url.rsplit('/', 1)[0]}/evidence/upload", {"item": item.code}, page=url,
+                                   files={"file": (f"{item.code}.pdf", TINY_PDF, "application/pdf")})
+            data: dict = {}
+        elif step == "fee":
+            data = ({"fee_option": "waiver", "waiver_reason": "hardship",
+                     "waiver_explanation": "I arrived recently and have no income yet."}
+                    if fee_waiver else {"fee_option": "pay"})
+        elif step == "review":
+            data = {"attest": "yes", "signature": "Maria Lopez"}
+        elif step == "pay":
+            data = {**CARD, "attempt_key": str(uuid.uuid4())}
+        else:
+            data = FILINGS[slug]
+        url = applicant.post(url, data, page=url).headers["location"]
+    receipt = url.split("/")[2].split("?")[0]
+    say(receipt, f"filed {slug.upper()}" + (" with a fee waiver request" if fee_waiver else ", fee paid by card"))
     return receipt
 
 
@@ -188,7 +212,7 @@ def walk_n400(applicant: Person, officer: Person, supervisor: Person) -> str:
 
 
 def walk_i589(applicant: Person, officer: Person, supervisor: Person) -> str:
-    receipt = file(applicant, "i-589")
+    receipt = file(applicant, "i-589", fee_waiver=True)
     wait_for(receipt, "a biometrics appointment", in_stage("biometrics", appointment=True))
     applicant.post(f"/cases/{receipt}/expedite", {"expedite_reason": "My life is in danger if the case waits."},
                    page=f"/cases/{receipt}")

@@ -34,12 +34,14 @@ NODE_MODULES = PROJECT_ROOT / "node_modules"
 
 
 def _load_session(settings: Settings, token: str | None, touch: bool):
+    """(user and session, or None; the user id of a session that has just ended, or None)."""
     if not token:
-        return None
+        return None, None
+    expired: list[int] = []
     with Session(get_engine(settings.database_url), expire_on_commit=False) as db:
-        found = security.load_session(db, token=token, settings=settings, touch=touch)
+        found = security.load_session(db, token=token, settings=settings, touch=touch, expired=expired)
         db.commit()
-        return found
+        return found, (expired[0] if expired else None)
 
 
 def _choose_language(request: Request, user) -> str:
@@ -92,9 +94,11 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         token = None if static else request.cookies.get(security.SESSION_COOKIE)
         # A page polling by itself is not the person being active: it must not keep the session alive.
         polling = request.headers.get("HX-Request") == "true" and "since" in request.query_params
-        found = await run_in_threadpool(_load_session, settings, token, not polling) if token else None
+        found, expired_user_id = await run_in_threadpool(_load_session, settings, token, not polling) if token else (None, None)
         user, web_session = found if found else (None, None)
         request.state.session = web_session
+        # Whose session this request's cookie held until it timed out: a form posted then is saved first.
+        request.state.expired_user_id = expired_user_id
         # Pages see a person as signed in only once every factor they have is checked.
         request.state.user = user if user is not None and web_session.assurance >= required_assurance(user) else None
         request.state.partial_user = user
@@ -124,7 +128,10 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
         if getattr(request.state, "partial_user", None) is not None:
             return await second_factor_required(request, SecondFactorRequired())
-        return _redirect(request, "/sign-in?" + _urlencode({"next": security.safe_next(request.url.path, "/account")}))
+        query = {"next": security.safe_next(request.url.path, "/account")}
+        if exc.saved:
+            query["saved"] = "1"
+        return _redirect(request, "/sign-in?" + _urlencode(query))
 
     @app.exception_handler(SecondFactorRequired)
     async def second_factor_required(request: Request, exc: SecondFactorRequired) -> Response:

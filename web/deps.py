@@ -19,7 +19,12 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class SignInRequired(Exception):
-    """Raised for pages that need a signed-in user; answered with a redirect to sign in."""
+    """Raised for pages that need a signed-in user; answered with a redirect to sign in.
+    ``saved``: the session had timed out and what the page posted was saved first."""
+
+    def __init__(self, *, saved: bool = False) -> None:
+        super().__init__()
+        self.saved = saved
 
 
 class SecondFactorRequired(Exception):

@@ -6,14 +6,15 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models.db import session_scope
 from models.forms import FORMS
 from models.receipts import issue_receipt_number
-from models.tables import Draft, Filing, utcnow
+from models.tables import Document, Draft, Filing, Payment, utcnow
 from settings import Settings
 from web.mail import dispatch_pending
 from workflows.client import start_case
@@ -22,20 +23,48 @@ from workflows.types import CaseInput
 log = logging.getLogger("caseline.filing")
 
 
-def submit_draft(db: Session, *, draft: Draft, office: str) -> Filing:
-    """Turn a draft into a filing with a new receipt number, in one transaction."""
+class SubmissionError(RuntimeError):
+    """The draft is no longer there to submit: it was submitted (or deleted) meanwhile."""
+
+
+def submit_draft(db: Session, *, draft: Draft, office: str, payment: Payment | None = None) -> Filing:
+    """Turn a draft into a filing with a new receipt number, in one transaction: its documents and
+    payment move to the case. The draft row is deleted first, so of two submissions racing only the
+    one that deleted it goes on (``SubmissionError`` for the other) and a draft makes one case."""
     now = utcnow()
+    deleted = db.execute(delete(Draft).where(col(Draft.id) == draft.id))
+    if deleted.rowcount != 1:
+        db.rollback()
+        raise SubmissionError(draft.id)
     receipt_number = issue_receipt_number(db, office=office, now=now)
+    form = FORMS[draft.form_type]
+    waiver = draft.fee_option == "waiver" and form.fee_waiver
     filing = Filing(
         receipt_number=receipt_number,
         form_type=draft.form_type,
-        applicant_id=draft.user_id,
+        applicant_id=draft.client_id or draft.user_id,
+        representative_id=draft.user_id if draft.client_id else None,
+        draft_id=draft.id,
         office=office,
         answers=dict(draft.answers),
         filed_at=now,
+        fee_cents=0 if waiver else form.fee_for(draft.answers),
+        fee_waiver_requested=waiver,
+        waiver_reason=draft.waiver_reason if waiver else "",
+        waiver_explanation=draft.waiver_explanation if waiver else "",
+        payment_id=payment.id if payment is not None else None,
+        signature=draft.signature,
     )
     db.add(filing)
-    db.delete(draft)
+    db.flush()
+    db.execute(
+        update(Document)
+        .where(col(Document.draft_id) == draft.id)
+        .values(receipt_number=receipt_number, draft_id=None)
+    )
+    if payment is not None:
+        payment.receipt_number = receipt_number
+        db.add(payment)
     db.commit()
     return filing
 
@@ -52,6 +81,7 @@ def case_input(filing: Filing) -> CaseInput:
         sla_days=dict(form.sla_days),
         interview=form.interview,
         after_approval=form.after_approval(filing.answers),
+        representative_id=filing.representative_id,
     )
 
 

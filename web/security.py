@@ -56,9 +56,10 @@ def create_session(
 
 
 def load_session(
-    db: Session, *, token: str | None, settings: Settings, touch: bool = True
+    db: Session, *, token: str | None, settings: Settings, touch: bool = True, expired: list[int] | None = None
 ) -> tuple[User, WebSession] | None:
-    """The user and session record of a live session; ``touch`` restarts its idle timer."""
+    """The user and session record of a live session; ``touch`` restarts its idle timer. A session
+    found ended is deleted, and its user's id appended to ``expired`` when given."""
     if not token:
         return None
     record = db.get(WebSession, _digest(token))
@@ -67,6 +68,8 @@ def load_session(
     now = utcnow()
     idle_limit = record.last_seen_at + timedelta(minutes=settings.session_idle_minutes)
     if now >= record.expires_at or now >= idle_limit:
+        if expired is not None:
+            expired.append(record.user_id)
         db.delete(record)
         return None
     if touch and now - record.last_seen_at >= SEEN_RESOLUTION:

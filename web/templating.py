@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 import i18n
 from models.domain import STAGE_LABELS, Stage, StatusCode
 from models.forms import FORMS, evidence_label
+from models.notices import NOTICE_TITLES, NoticeKind
 from settings import get_settings
 
 env = i18n.make_environment()
@@ -59,6 +60,7 @@ env.globals.update(
     languages=i18n.LANGUAGES,
     forms_catalog=FORMS,
     evidence_label=evidence_label,
+    notice_title=lambda kind: NOTICE_TITLES[NoticeKind(kind)],  # a msgid: pages translate it with _()
 )
 env.filters.update(date=format_date, datetime=format_datetime, money=format_money)
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, UploadFile
+from fastapi import Depends, Request, UploadFile
 
-from models.documents import MAX_UPLOAD_BYTES, NO_FILE, TOO_LARGE, DocumentStore, UploadRejected, document_store
+from models.documents import MAX_UPLOAD_BYTES, NO_FILE, TOO_LARGE, DocumentStore, UploadRejected
+from models.s3store import store_from_settings
 from web.deps import SettingsDep
 
 CHUNK_BYTES = 64 * 1024
@@ -57,8 +58,12 @@ async def read_upload(upload: UploadFile | str | None) -> tuple[bytes, str]:
     return b"".join(chunks), filename
 
 
-def get_document_store(settings: SettingsDep) -> DocumentStore:
-    return document_store(settings.documents_dir)
+def get_document_store(request: Request, settings: SettingsDep) -> DocumentStore:
+    """The store the settings choose (local disk or S3-compatible), made once per app."""
+    store = getattr(request.app.state, "document_store", None)
+    if store is None:
+        store = request.app.state.document_store = store_from_settings(settings)
+    return store
 
 
 DocumentStoreDep = Annotated[DocumentStore, Depends(get_document_store)]

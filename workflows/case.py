@@ -533,8 +533,9 @@ class CaseWorkflow:
             raise _refuse(N_("Only a supervisor can do this."))
 
     def _check_applicant(self, action: Action) -> None:
-        if self._role(action) not in (Role.APPLICANT, Role.REPRESENTATIVE) or action.actor_id != self._inp.applicant_id:
-            raise _refuse(N_("Only the applicant can do this."))
+        parties = (self._inp.applicant_id, self._inp.representative_id)
+        if self._role(action) not in (Role.APPLICANT, Role.REPRESENTATIVE) or action.actor_id not in parties:
+            raise _refuse(N_("Only the applicant or their representative can do this."))
 
     def _check_stage(self, *stages: Stage) -> None:
         if self._stage not in stages:

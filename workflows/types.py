@@ -29,6 +29,8 @@ class CaseInput:
     resume: CaseSnapshot | None = None
     # Continue as new after this many transitions in one run (0: only when the server suggests it).
     transitions_per_run: int = 0
+    # The representative who filed for the applicant; they may act on the case as the applicant can.
+    representative_id: int | None = None
 
 
 @dataclass

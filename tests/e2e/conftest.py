@@ -26,7 +26,7 @@ import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlmodel import Session
 
-from cli import DEMO_ACCOUNTS, DemoAccount, seed_demo_accounts
+from cli import ALL_DEMO_ACCOUNTS, DemoAccount, seed_demo_accounts
 from mailsink import start_sink
 from models.db import get_engine
 from models.domain import receipt_prefix
@@ -61,7 +61,7 @@ def javascript_enabled(page: Page) -> bool:
 
 
 def demo_account(role: str) -> DemoAccount:
-    return next(account for account in DEMO_ACCOUNTS if account.role == role)
+    return next(account for account in ALL_DEMO_ACCOUNTS if account.role == role)
 
 
 @dataclass(frozen=True)

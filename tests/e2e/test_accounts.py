@@ -11,7 +11,7 @@ from playwright.async_api import expect
 
 from mailsink import read_mailbox
 from tests.e2e.conftest import LiveSystem
-from tests.e2e.test_journey import assert_accessible, expect_error_summary, follow, post, settled, tick, visit, wait_for
+from tests.e2e.browser import assert_accessible, expect_error_summary, follow, post, settled, tick, visit, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -14,21 +14,27 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
-import pyotp
 import pytest
 from playwright.async_api import Page, Response, expect
 
 from mailsink import StoredMail, read_mailbox
-from cli import DemoAccount
-from tests.e2e.conftest import AXE_JS, LiveSystem, demo_account, javascript_enabled
+from tests.e2e.browser import (
+    assert_accessible,
+    expect_error_summary,
+    follow,
+    post,
+    settled,
+    sign_in,
+    tick,
+    visit,
+    wait_for,
+)
+from tests.e2e.conftest import LiveSystem, demo_account
+from tests.e2e.efiling import APPROVED_CARD, DECLINED_CARD, DECLINED_MESSAGE, I765_FILING, Journey, file_form
 
 pytestmark = pytest.mark.e2e
 
-RECEIPT_RE = re.compile(r"^IOE\d{10}$")
 RECEIVED = "Case Was Received"
 SCHEDULED = "Biometrics Appointment Was Scheduled"
 FINGERPRINTS_TAKEN = "Case Was Updated To Show Fingerprints Were Taken"
@@ -42,168 +48,8 @@ JOURNEY_STEPS = [RECEIVED, SCHEDULED, FINGERPRINTS_TAKEN, ACTIVELY_REVIEWED, *AF
 # The case page polls every 5 s; allow a few rounds plus the workflow's own work.
 SELF_UPDATE_TIMEOUT_MS = 20_000
 
-I765_ANSWERS = {
-    "given_name": "Maria",
-    "family_name": "Lopez",
-    "date_of_birth": ("4", "27", "1990"),
-    "eligibility_category": "c8",  # (c)(8) Pending asylum application: needs biometrics
-    "street": "100 Congress Avenue",
-    "city": "Austin",
-    "state": "TX",
-    "zip_code": "78701",
-}
-CATEGORY_LABELS = {
-    "c8": "(c)(8) Pending asylum application",
-    "c3C": "(c)(3)(C) STEM extension of student practical training",
-}
-
-_HTMX_BUSY = "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
-
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-async def settled(page: Page) -> None:
-    """The page (or htmx's boosted swap) has finished loading and settling."""
-    await page.wait_for_load_state("domcontentloaded")
-    if javascript_enabled(page):
-        await page.wait_for_function(_HTMX_BUSY)
-
-
-async def assert_accessible(page: Page) -> None:
-    """Run axe-core on what the page shows now; fail with a readable list of violations.
-
-    axe needs scripting: in a context without JavaScript there is nothing to run it with."""
-    if not javascript_enabled(page):
-        return
-    await page.add_script_tag(path=str(AXE_JS))
-    result = await page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    violations = result["violations"]
-    if violations:
-        lines = [f"axe found {len(violations)} violation(s) on {page.url}:"]
-        for v in violations:
-            targets = ", ".join(" ".join(node["target"]) for node in v["nodes"][:3])
-            lines.append(f"- {v['id']} ({v['impact']}): {v['help']} [{len(v['nodes'])} node(s): {targets}]")
-        pytest.fail("\n".join(lines), pytrace=False)
-
-
-async def visit(page: Page, path: str, *, status: int = 200) -> None:
-    """A full page load of ``path``, checked with axe."""
-    response = await page.goto(path)
-    assert response is not None and response.status == status, f"GET {path}: {response and response.status}"
-    await settled(page)
-    await assert_accessible(page)
-
-
-async def follow(page: Page, action: Callable[[], Awaitable], *, url: str | re.Pattern) -> None:
-    """Click something that navigates (a boosted link or form), wait for the new page, check it with axe."""
-    await action()
-    await page.wait_for_url(url)
-    await settled(page)
-    await assert_accessible(page)
-
-
-async def post(page: Page, button: str) -> Response:
-    """Press a form's submit button; returns the answer to the POST (a 303, or a page refusing it)."""
-    click = page.get_by_role("button", name=button, exact=True).click
-    async with page.expect_response(lambda r: r.request.method == "POST") as answer:
-        if javascript_enabled(page):
-            await click()  # htmx sends it (hx-boost) and swaps the page
-        else:
-            async with page.expect_navigation():
-                await click()
-    await settled(page)
-    return await answer.value
-
-
-async def expect_error_summary(page: Page, response: Response) -> None:
-    """The server refused the form with 422 and an error summary, shown to the person and accessible."""
-    assert response.status == 422, f"{response.request.method} {response.url} answered {response.status}"
-    assert "There is a problem" in await response.text()
-    await expect(page.get_by_role("heading", name="There is a problem")).to_be_visible()
-    await assert_accessible(page)
-
-
-_USED_TOTP_STEPS: dict[str, int] = {}
-
-
-async def totp_code(account: DemoAccount) -> str:
-    """A code the server accepts: it refuses a time step already used (replay protection), so a
-    second sign-in within the same 30 seconds takes the next step's code (accepted one step early)."""
-    totp = pyotp.TOTP(account.totp_secret)
-    step = totp.timecode(datetime.now(UTC))
-    last = _USED_TOTP_STEPS.get(account.email)
-    if last is not None and step <= last:
-        step = last + 1
-        while totp.timecode(datetime.now(UTC)) + 1 < step:  # not inside the accepted window yet
-            await asyncio.sleep(1)
-    _USED_TOTP_STEPS[account.email] = step
-    return totp.generate_otp(step)
-
-
-async def sign_in(page: Page, role: str, *, home: str) -> None:
-    account = demo_account(role)
-    if urlsplit(page.url).path != "/sign-in":
-        await visit(page, "/sign-in")
-    await page.get_by_label("Email address").fill(account.email)
-    await page.get_by_label("Password").fill(account.password)
-    if account.totp_secret:  # staff: the password, then the code of their authentication app
-        await follow(page, page.get_by_role("button", name="Sign in").click, url=re.compile(r"/sign-in/two-factor"))
-        await page.get_by_label("Authentication code").fill(await totp_code(account))
-        await follow(page, page.get_by_role("button", name="Continue").click, url=re.compile(re.escape(home) + "$"))
-    else:
-        await follow(page, page.get_by_role("button", name="Sign in").click, url=re.compile(re.escape(home) + "$"))
-    await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-
-
-async def tick(page: Page, label: str | re.Pattern) -> None:
-    """USWDS hides the real checkbox or radio off screen and styles its label: people click the label."""
-    await page.locator("label").filter(has_text=label).click()
-    await expect(page.get_by_label(label)).to_be_checked()
-
-
-async def fill_i765(page: Page, answers: dict) -> None:
-    await page.get_by_label("Given name (first name)").fill(answers["given_name"])
-    await page.get_by_label("Family name (last name)").fill(answers["family_name"])
-    month, day, year = answers["date_of_birth"]
-    await page.get_by_label("Month").fill(month)
-    await page.get_by_label("Day").fill(day)
-    await page.get_by_label("Year").fill(year)
-    await page.get_by_label("Eligibility category").select_option(answers["eligibility_category"])
-    await page.get_by_label("Street number and name").fill(answers["street"])
-    await page.get_by_label("City or town").fill(answers["city"])
-    await page.get_by_label("State", exact=True).select_option(answers["state"])
-    await page.get_by_label("ZIP code").fill(answers["zip_code"])
-
-
-async def file_i765(page: Page, answers: dict = I765_ANSWERS) -> str:
-    """From the dashboard: start the form, meet its errors, fill it, sign it; returns the receipt number."""
-    await follow(page, page.get_by_role("link", name="Start Form I-765").click, url="**/efile/i-765")
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Application for Employment Authorization")
-
-    await expect_error_summary(page, await post(page, "Save and continue"))
-
-    await fill_i765(page, answers)
-    response = await post(page, "Save and continue")
-    assert response.status == 303, response.status
-    await page.wait_for_url(re.compile(r"/efile/drafts/[0-9a-f-]{36}/review$"))
-    await settled(page)
-    await expect(page.get_by_role("heading", level=1)).to_have_text("Check your answers before you submit")
-    await expect(page.get_by_text(CATEGORY_LABELS[answers["eligibility_category"]])).to_be_visible()
-    await assert_accessible(page)
-
-    await expect_error_summary(page, await post(page, "Submit application"))
-
-    await tick(page, re.compile("^I certify, under penalty of perjury"))
-    response = await post(page, "Submit application")
-    assert response.status == 303, response.status
-    await page.wait_for_url(re.compile(r"/cases/[A-Z]{3}\d{10}\?filed=1$"))
-    await settled(page)
-    receipt = page.url.rsplit("/", 1)[1].split("?")[0]
-    assert RECEIPT_RE.fullmatch(receipt), receipt
-    await expect(page.get_by_role("heading", level=1)).to_have_text(f"Case {receipt}")
-    await expect(page.get_by_text(f"Your receipt number is {receipt}.")).to_be_visible()
-    return receipt
 
 
 def one_of(texts: list[str]) -> re.Pattern:
@@ -215,7 +61,10 @@ def status_title(page: Page):
 
 
 def timeline_titles(page: Page):
-    return page.locator(".caseline-timeline .usa-process-list__heading")
+    """The status steps of the case page's timeline (not the documents uploaded, listed among them)."""
+    return page.locator(".caseline-timeline .usa-process-list__heading").filter(
+        has_not_text=re.compile(r"^Document (uploaded|sent in response to a request for evidence)$")
+    )
 
 
 async def expect_status_by_itself(page: Page, title: str) -> None:
@@ -245,14 +94,6 @@ async def expect_status_by_itself(page: Page, title: str) -> None:
 def applicant_mail(system: LiveSystem, receipt: str) -> list[StoredMail]:
     applicant = demo_account("applicant").email
     return [m for m in read_mailbox(system.mail_dir) if receipt in m.subject and applicant in m.to]
-
-
-async def wait_for(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}", pytrace=False)
-        await asyncio.sleep(0.25)
 
 
 async def open_from_queue(page: Page, queue: str, receipt: str) -> None:
@@ -315,7 +156,7 @@ async def test_walking_skeleton_journey(new_context, live_system: LiveSystem, ar
     await follow(applicant, applicant.get_by_role("main").get_by_role("link", name="Sign in").click, url="**/sign-in")
     await sign_in(applicant, "applicant", home="/account")
     await expect(applicant.get_by_role("heading", level=1)).to_have_text("My cases")
-    receipt = await file_i765(applicant)
+    receipt = await file_form(applicant, I765_FILING)
     await expect(status_title(applicant)).to_have_text(
         one_of(["We are processing your filing", *JOURNEY_STEPS])
     )
@@ -396,8 +237,10 @@ async def test_walking_skeleton_journey(new_context, live_system: LiveSystem, ar
     assert subjects == sorted(f"Your case {receipt}: {step}" for step in JOURNEY_STEPS)
 
 
-async def test_sign_in_and_file_without_javascript(new_context, live_system: LiveSystem) -> None:
-    """Plain form posts and full page loads: no htmx, no boosting; the error summaries show."""
+async def test_sign_in_and_file_without_javascript(new_context, live_system: LiveSystem, artifacts_dir) -> None:
+    """The whole filing journey with plain form posts and full page loads: no htmx, no boosting, no
+    USWDS script. The error summary links move to the field, documents go up as plain multipart
+    posts, "Back" links go back a page with the answers kept, and the card is paid by a plain post."""
     page = await new_context(javascript=False)
     await page.goto("/")
     await page.get_by_role("main").get_by_role("link", name="Sign in").click()
@@ -405,7 +248,44 @@ async def test_sign_in_and_file_without_javascript(new_context, live_system: Liv
     await sign_in(page, "applicant", home="/account")
     await expect(page.get_by_role("heading", level=1)).to_have_text("My cases")
 
-    receipt = await file_i765(page)
+    journey = Journey(page, I765_FILING, artifacts=artifacts_dir, name="nojs-efile-i-765")
+    await journey.start()
+
+    # Nothing answered: the error summary links to the fields, and its links move there.
+    await expect_error_summary(page, await post(page, "Save and continue"))
+    summary = page.get_by_role("alert").filter(has=page.get_by_role("heading", name="There is a problem"))
+    await summary.get_by_role("link", name="Family name (last name): Enter this information").click()
+    await expect(page.locator("#family_name")).to_be_focused()
+    await expect(page.locator("#family_name-error")).to_have_text("Enter this information")
+    await journey.screenshot("errors")
+
+    # The questions; "Back" from the documents finds the address as it was given.
+    await journey.question_pages()
+    await page.get_by_role("link", name="Back", exact=True).click()
+    await page.wait_for_url(re.compile(r"/mailing-address$"))
+    await journey.expect_heading("Mailing address")
+    await expect(page.get_by_label("ZIP code")).to_have_value(I765_FILING.answers["zip_code"])
+    await expect(page.get_by_label("State", exact=True)).to_have_value(I765_FILING.answers["state"])
+    await journey.save(to="evidence")
+
+    # A document refused, then every required one uploaded by plain multipart posts.
+    refused = await journey.upload("photos", "photos.pdf", b"")
+    await expect_error_summary(page, refused)
+    await expect(page.locator("#file-photos-error")).to_have_text("The selected file is empty")
+    await journey.evidence_page()
+
+    # "Back" from the fee page to the documents, which are still there, and on again.
+    await page.get_by_role("link", name="Back", exact=True).click()
+    await page.wait_for_url(re.compile(r"/evidence$"))
+    await expect(journey.evidence_section("photos").get_by_role("link", name=re.compile("^photos.pdf"))).to_be_visible()
+    await journey.save(to="fee")
+    await journey.fee_page()
+    await journey.expect_review()
+    await journey.sign()
+    declined = await journey.pay(DECLINED_CARD)
+    await expect_error_summary(page, declined)
+    await expect(page.locator("#card_number-error")).to_have_text(DECLINED_MESSAGE)
+    receipt = await journey.on_case_page(await journey.pay(APPROVED_CARD))
     await expect(page.get_by_role("link", name="Reload this page to see new steps.")).to_be_visible()
     await expect(status_title(page)).to_have_count(1)
 

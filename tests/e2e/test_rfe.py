@@ -18,32 +18,33 @@ from babel.dates import format_date
 from playwright.async_api import expect
 
 from models.tables import utcnow
+from tests.e2e.browser import (
+    assert_accessible,
+    expect_error_summary,
+    follow,
+    post,
+    settled,
+    sign_in,
+    tick,
+    visit,
+    wait_for,
+)
 from tests.e2e.conftest import LiveSystem
+from tests.e2e.efiling import I765_FILING, file_form
 from tests.e2e.test_journey import (
     ACTIVELY_REVIEWED,
     AFTER_APPROVAL,
     CARD_MAILED,
-    I765_ANSWERS,
     RECEIVED,
     applicant_mail,
-    assert_accessible,
     expect_case_closed,
     expect_closed_in_workspace,
-    expect_error_summary,
     expect_status_by_itself,
-    file_i765,
-    follow,
     officer_action,
     open_from_queue,
-    post,
-    settled,
-    sign_in,
     status_title,
     summary_row,
-    tick,
     timeline_titles,
-    visit,
-    wait_for,
 )
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +53,7 @@ RFE_SENT = "Request for Additional Evidence Was Sent"
 RFE_ANSWERED = "Response To USCIS' Request For Evidence Was Received"
 RFE_STEPS = [RECEIVED, ACTIVELY_REVIEWED, RFE_SENT, RFE_ANSWERED, *AFTER_APPROVAL]
 
-STEM_OPT = {**I765_ANSWERS, "eligibility_category": "c3C"}  # (c)(3)(C): no biometrics
+STEM_OPT = I765_FILING.with_answers(eligibility_category="c3C")  # (c)(3)(C): no biometrics
 REQUESTED_ITEM = "Copy of your Form I-94 or passport"
 INSTRUCTIONS = "Send the passport pages with your photo and your F-1 visa."
 RESPONSE_NOTE = "The passport pages you asked for."
@@ -67,7 +68,7 @@ async def test_request_for_evidence_answered_then_approved(new_context, live_sys
     # The applicant files; with no biometrics the case waits in review.
     await visit(applicant, "/sign-in")
     await sign_in(applicant, "applicant", home="/account")
-    receipt = await file_i765(applicant, STEM_OPT)
+    receipt = await file_form(applicant, STEM_OPT)
     await expect_status_by_itself(applicant, RECEIVED)
     await assert_accessible(applicant)
 

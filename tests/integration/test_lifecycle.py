@@ -71,7 +71,7 @@ class Filed:
 
 @pytest.fixture
 async def filed(
-    request: pytest.FixtureRequest, dev_server_env, database_url: str, smtp_sink: tuple[int, Path]
+    request: pytest.FixtureRequest, dev_server_env, database_url: str, smtp_sink: tuple[int, Path], tmp_path: Path
 ) -> AsyncIterator[Filed]:
     """A worker built like worker.py against this database and SMTP sink, and one filed I-765
     case (category c8, so with biometrics) started on it. The applicant's language is "en", or
@@ -80,6 +80,7 @@ async def filed(
     settings = Settings(
         _env_file=None,
         env="test",
+        data_dir=tmp_path,
         DATABASE_URL=database_url,
         base_url=BASE_URL,
         smtp_host="127.0.0.1",

@@ -4,7 +4,8 @@
 client whose workflow handles record every ``execute_update`` (receipt number, update name,
 argument, update id) and either return, or raise what the SDK raises when the workflow's
 validator refuses (``WorkflowUpdateFailedError`` whose cause is an ``ApplicationError`` of type
-``InvalidAction``) when a test asked for a refusal.
+``InvalidAction``) when a test asked for a refusal. Workflows started through it (a filed case's
+``CaseWorkflow``) are recorded in ``started``.
 
 No workflow runs, so nothing projects the case into the database: the builders below write the
 rows the workflow's activities would have written (case, events, appointments, requests for
@@ -53,6 +54,8 @@ class FakeTemporal:
 
     calls: list[SentUpdate] = field(default_factory=list)
     refusals: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Workflows started (a filed case starts its CaseWorkflow): (workflow id, its input).
+    started: list[tuple[str, Any]] = field(default_factory=list)
 
     async def get(self) -> FakeClient:
         return FakeClient(self)
@@ -78,6 +81,10 @@ class FakeClient:
 
     def get_workflow_handle(self, workflow_id: str, **_: Any) -> FakeHandle:
         return FakeHandle(self._temporal, workflow_id)
+
+    async def start_workflow(self, workflow: Any, arg: Any = None, *, id: str, **_: Any) -> FakeHandle:
+        self._temporal.started.append((id, arg))
+        return FakeHandle(self._temporal, id)
 
 
 class FakeHandle:

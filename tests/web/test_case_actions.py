@@ -8,13 +8,15 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from models.account_security import audit
 from models.db import session_scope
-from models.documents import document_store
+from models.documents import document_store, store_upload
 from models.domain import Stage
-from models.tables import Document, utcnow
+from models.notices import appointment_when
+from models.tables import Document, Filing, utcnow
 from tests.helpers import make_user
 from tests.web.conftest import csrf_from, sign_in
 from tests.web.fake_temporal import (
@@ -67,7 +69,8 @@ def test_the_case_page_shows_the_appointment_and_offers_a_new_date(client, setti
     as_applicant(client)
     html = page(client.get(f"/cases/{receipt}")).text
     assert "Your biometrics appointment" in html
-    assert format_datetime(starts_at, "en") in html
+    # In the office's own time, with its zone: a Chicago appointment in Central Time.
+    assert appointment_when(starts_at, "IL", "en") in html and "(Central Time)" in html
     assert "Chicago Application Support Center, 5851 West Cermak Road, Chicago, IL" in html
     assert "Ask for a new date" in html
     assert f'action="/cases/{receipt}/reschedule"' in html and 'name="kind" value="biometrics"' in html
@@ -421,3 +424,80 @@ def test_the_case_page_while_the_case_is_set_up(client, settings, ids, temporal)
     response = page(client.post(f"/cases/{receipt}/expedite", data={"csrf_token": token, "expedite_reason": ""}), 422)
     assert "Tell us why the case should be expedited." in response.text
 
+
+
+# --- documents sent after filing --------------------------------------------------------------
+
+
+def _send_document(client, receipt: str, *, item: str = "other", name: str = "letter.pdf", data: bytes = PDF):
+    return client.post(f"/cases/{receipt}/documents", data=form_of(client, receipt, item=item),
+                       files={"file": (name, data, "application/pdf")})
+
+
+def _timeline_headings(html: str) -> list[str]:
+    return re.findall(r'<h3 class="usa-process-list__heading">([^<]+)</h3>', html)
+
+
+def test_a_document_sent_after_filing_joins_the_case_and_its_timeline(client, settings, ids, temporal) -> None:
+    receipt = new_case(settings, ids, Stage.REVIEW)
+    as_applicant(client)
+    before = _timeline_headings(page(client.get(f"/cases/{receipt}")).text)
+    response = _send_document(client, receipt, item="photos", name="new photos.pdf")
+    assert response.status_code == 303 and response.headers["location"] == f"/cases/{receipt}?done=upload"
+    (document,) = documents_of(settings, receipt)
+    assert (document.kind, document.evidence_item, document.display_name) == ("evidence", "photos", "new photos.pdf")
+    html = page(client.get(f"/cases/{receipt}?done=upload")).text
+    assert "Your document was uploaded and added to your case." in html
+    headings = _timeline_headings(html)
+    assert headings[0] == "Document uploaded" and headings[1:] == before  # the newest step, on top
+    assert "new photos.pdf (Two passport-style photos)" in html
+    assert temporal.calls == []  # a document is not an action on the workflow
+
+
+def test_documents_filed_with_the_application_are_not_steps_of_the_timeline(client, settings, ids) -> None:
+    receipt = new_case(settings, ids, Stage.REVIEW)
+    with session_scope(settings.database_url) as db:
+        filed_at = db.get(Filing, receipt).filed_at
+        store_upload(db, document_store(settings.documents_dir), data=PDF, raw_name="passport.pdf",
+                     owner_id=ids["applicant"], kind="evidence", receipt_number=receipt, evidence_item="i94_or_passport")
+        db.flush()
+        for document in db.exec(select(Document).where(Document.receipt_number == receipt)).all():
+            document.uploaded_at = filed_at - timedelta(minutes=5)  # uploaded on the draft, before submitting
+            db.add(document)
+    as_applicant(client)
+    html = page(client.get(f"/cases/{receipt}")).text
+    assert "passport.pdf" in html  # listed among the case's documents
+    assert "Document uploaded" not in _timeline_headings(html)
+
+
+@pytest.mark.parametrize(
+    ("item", "data", "message"),
+    [
+        ("other", b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 64, "The selected file must be a PDF, JPEG, PNG or TIFF"),
+        ("other", b"", "The selected file is empty"),
+        ("not-an-item", PDF, "Select which document this is"),
+    ],
+)
+def test_a_refused_document_says_why_and_keeps_nothing(client, settings, ids, item, data, message) -> None:
+    receipt = new_case(settings, ids, Stage.REVIEW)
+    as_applicant(client)
+    response = _send_document(client, receipt, item=item, data=data, name="x.pdf")
+    assert response.status_code == 422 and message in response.text
+    assert documents_of(settings, receipt) == []
+
+
+def test_documents_are_refused_once_the_case_is_decided_and_for_other_peoples_cases(client, settings, ids) -> None:
+    decided = new_case(settings, ids, Stage.CLOSED)
+    as_applicant(client)
+    token = csrf_from(page(client.get(f"/cases/{decided}")).text)
+    response = client.post(f"/cases/{decided}/documents", data={"csrf_token": token, "item": "other"},
+                           files={"file": ("a.pdf", PDF, "application/pdf")})
+    assert response.status_code == 422 and "This case no longer takes new documents." in response.text
+    officer = TestClient(client.app, base_url="http://testserver", follow_redirects=False)
+    sign_in(officer, OFFICER.email, OFFICER.password)
+    theirs = new_case(settings, ids, Stage.REVIEW)
+    token = csrf_from(officer.get("/account/security").text)
+    refused = officer.post(f"/cases/{theirs}/documents", data={"csrf_token": token, "item": "other"},
+                          files={"file": ("a.pdf", PDF, "application/pdf")})
+    assert refused.status_code == 404  # staff add nothing here; only the applicant or representative
+    assert documents_of(settings, decided) == [] and documents_of(settings, theirs) == []

@@ -6,23 +6,15 @@ from sqlmodel import select
 
 from cli import DEMO_ACCOUNTS
 from models.db import session_scope
+from models.forms import FORMS
 from models.tables import Filing
-from tests.web.conftest import csrf, csrf_from, sign_in
+from tests.web.conftest import csrf, sign_in
+from tests.web.efiling import VALID, answer_step, file_form, start_draft, step_url
 
 APPLICANT, OFFICER, SUPERVISOR = DEMO_ACCOUNTS
 
-VALID_I765 = {
-    "family_name": "Lopez",
-    "given_name": "Maria",
-    "date_of_birth_month": "4",
-    "date_of_birth_day": "27",
-    "date_of_birth_year": "1990",
-    "eligibility_category": "c8",
-    "street": "1 Main St",
-    "city": "Austin",
-    "state": "TX",
-    "zip_code": "78701",
-}
+I765 = FORMS["I-765"]
+VALID_I765 = VALID["I-765"]
 
 
 def test_home_page_has_security_headers(client):
@@ -89,30 +81,18 @@ def test_open_redirects_are_not_followed_after_sign_in(client):
         client.post("/sign-out", data={"csrf_token": csrf(client, "/account")})
 
 
-def test_invalid_form_is_shown_again_with_errors_and_nothing_is_saved(client, settings):
+def test_invalid_answers_are_shown_again_with_errors_and_kept(client, settings):
     sign_in(client, APPLICANT.email, APPLICANT.password)
-    token = csrf(client, "/efile/i-765")
-    response = client.post("/efile/i-765", data={"csrf_token": token, **VALID_I765, "zip_code": "123", "city": ""})
-    assert response.status_code == 422
+    url = start_draft(client, I765)
+    response = answer_step(client, url, I765, "mailing-address", {**VALID_I765, "zip_code": "123", "city": ""}, expect=422)
     assert "There is a problem" in response.text
     assert 'href="#zip_code"' in response.text and 'href="#city"' in response.text
-    assert 'value="Lopez"' in response.text  # what was typed is kept
+    assert 'value="1 Main St"' in response.text and 'value="123"' in response.text  # what was typed is kept
 
 
 def test_filing_while_temporal_is_down_keeps_the_filing(client, settings):
     sign_in(client, APPLICANT.email, APPLICANT.password)
-    token = csrf(client, "/efile/i-765")
-    created = client.post("/efile/i-765", data={"csrf_token": token, **VALID_I765})
-    assert created.status_code == 303
-    review_url = created.headers["location"]
-    review = client.get(review_url)
-    assert review.status_code == 200 and "Check your answers" in review.text
-    submit_url = review_url.replace("/review", "/submit")
-    refused = client.post(submit_url, data={"csrf_token": csrf_from(review.text)})
-    assert refused.status_code == 422 and "Confirm that the information" in refused.text
-    submitted = client.post(submit_url, data={"csrf_token": csrf_from(review.text), "attest": "yes"})
-    assert submitted.status_code == 303
-    receipt = submitted.headers["location"].split("/")[2].split("?")[0]
+    receipt = file_form(client, I765)
     assert len(receipt) == 13 and receipt.startswith("IOE")
     with session_scope(settings.database_url) as db:
         filing = db.exec(select(Filing)).one()
@@ -123,23 +103,22 @@ def test_filing_while_temporal_is_down_keeps_the_filing(client, settings):
     assert page.status_code == 200 and "We are processing your filing" in page.text
 
 
-def test_another_persons_case_is_a_404(client, settings):
+def test_another_persons_case_and_draft_are_a_404(client, settings):
     sign_in(client, APPLICANT.email, APPLICANT.password)
-    token = csrf(client, "/efile/i-765")
-    review_url = client.post("/efile/i-765", data={"csrf_token": token, **VALID_I765}).headers["location"]
-    draft_id = review_url.split("/")[3]
-    receipt = client.post(review_url.replace("/review", "/submit"), data={"csrf_token": token, "attest": "yes"}).headers[
-        "location"
-    ].split("/")[2].split("?")[0]
-    client.post("/sign-out", data={"csrf_token": token})
+    receipt = file_form(client, I765)
+    draft_url = start_draft(client, I765)
+    client.post("/sign-out", data={"csrf_token": csrf(client, "/account")})
 
     from models.accounts import create_user
+    from models.tables import utcnow
 
     with session_scope(settings.database_url) as db:
-        create_user(db, email="other@example.com", password="another long password", full_name="Other Person")
+        other = create_user(db, email="other@example.com", password="another long password", full_name="Other Person")
+        other.email_verified_at = utcnow()
     sign_in(client, "other@example.com", "another long password")
     assert client.get(f"/cases/{receipt}").status_code == 404
-    assert client.get(f"/efile/drafts/{draft_id}/review").status_code == 404
+    assert client.get(draft_url).status_code == 404
+    assert client.get(step_url(draft_url, "review")).status_code == 404
     assert client.get("/cases/NOTARECEIPT").status_code == 404
     assert client.get("/cases/IOE9999999999").status_code == 404
 
@@ -184,12 +163,7 @@ def test_unknown_page_is_a_friendly_404(client):
 
 def test_htmx_poll_without_news_is_204(client, settings):
     sign_in(client, APPLICANT.email, APPLICANT.password)
-    token = csrf(client, "/efile/i-765")
-    review_url = client.post("/efile/i-765", data={"csrf_token": token, **VALID_I765}).headers["location"]
-    location = client.post(review_url.replace("/review", "/submit"), data={"csrf_token": token, "attest": "yes"}).headers[
-        "location"
-    ]
-    receipt = location.split("/")[2].split("?")[0]
+    receipt = file_form(client, I765)
     poll = client.get(f"/cases/{receipt}?since=0", headers={"HX-Request": "true"})
     assert poll.status_code == 204
     whole = client.get(f"/cases/{receipt}")

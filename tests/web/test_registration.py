@@ -256,6 +256,16 @@ def test_a_number_is_optional_and_normalised():
         assert registration.normalize_a_number(bad) is None, bad
 
 
+def test_an_attorney_registers_a_representative_account_and_nobody_registers_staff(client, settings):
+    assert 'name="account_type" value="applicant" checked' in client.get("/register").text
+    assert register(client, account_type="representative").status_code == 303
+    assert user_by_email(settings, EMAIL).role == "representative"
+    refused = register(client, email="someone@example.com", account_type="officer")
+    assert refused.status_code == 422 and "Select who the account is for" in refused.text
+    assert 'href="#account_type"' in refused.text
+    assert user_by_email(settings, "someone@example.com") is None
+
+
 def test_registering_without_an_a_number_works(client, settings):
     assert register(client, a_number="").status_code == 303
     user = user_by_email(settings, EMAIL)

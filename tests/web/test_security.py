@@ -234,15 +234,17 @@ XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
 def test_free_text_is_escaped_everywhere_it_is_shown(client, settings):
-    from tests.web.test_pages import VALID_I765
+    from models.forms import I765
+    from tests.web.efiling import VALID, answer_all, start_draft, step_url
 
     sign_in(client, APPLICANT.email, APPLICANT.password)
-    token = csrf(client, "/efile/i-765")
-    answers = {**VALID_I765, "family_name": XSS[:100], "city": XSS[:100], "street": XSS[:120]}
-    review = client.post("/efile/i-765", data={"csrf_token": token, **answers})
-    page = client.get(review.headers["location"])
-    assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text
-    assert "<img src=x" not in page.text
+    url = start_draft(client, I765)
+    answers = {**VALID["I-765"], "family_name": XSS[:100], "city": XSS[:100], "street": XSS[:120]}
+    answer_all(client, url, I765, answers)
+    for step in ("your-name", "mailing-address", "review"):
+        page = client.get(step_url(url, step))
+        assert "<script>alert" not in page.text and "&lt;script&gt;" in page.text, step
+        assert "<img src=x" not in page.text, step
 
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_event SET action = 'nothing'", "DELETE FROM audit_event"])

@@ -72,7 +72,7 @@ from workflows.types import (
 NOT_WAITING = "This case is not waiting for this action any more. Reload the page to see where it is."
 ONLY_OFFICERS = "Only an officer can do this."
 ONLY_SUPERVISORS = "Only a supervisor can do this."
-ONLY_APPLICANT = "Only the applicant can do this."
+ONLY_APPLICANT = "Only the applicant or their representative can do this."
 CLAIM_TO_DECIDE = "Claim this case before you decide it."
 CLAIM_TO_REQUEST = "Claim this case before you request evidence."
 SOMEONE_ELSES = "Another officer is already working on this case."

@@ -23,6 +23,7 @@ from models.account_security import (
 from models.accounts import authenticate, get_user_by_email
 from models.domain import Role
 from models.forms import FORMS
+from models.drafts import draft_expires_at
 from models.queries import cases_for_applicant, drafts_for_user
 from models.tables import RecoveryCode, User, utcnow
 from web.deps import CurrentUser, SessionDep, SettingsDep
@@ -220,7 +221,7 @@ def dashboard(request: Request, user: CurrentUser, db: SessionDep) -> Response:
         "account/dashboard.html",
         {
             "cases": cases_for_applicant(db, user_id=user.id or 0),
-            "drafts": drafts_for_user(db, user_id=user.id or 0),
+            "drafts": [(d, draft_expires_at(d)) for d in drafts_for_user(db, user_id=user.id or 0)],
             "forms": list(FORMS.values()),
         },
     )

@@ -10,12 +10,14 @@ from starlette.datastructures import UploadFile
 
 from i18n import N_
 from models import casefile
+from models.casefile import is_party
 from models.documents import UploadRejected, documents_for_case, store_upload
 from models.domain import BEFORE_DECISION, ReceiptNumberError, Role, Stage, normalize_receipt_number
 from models.forms import FORMS
-from models.queries import timeline
+from models.queries import timeline_with_uploads
 from models.scheduling import office_address
-from models.tables import Case, Filing, User
+from models.notices import appointment_when, notices_for_case
+from models.tables import Case, Filing, Office, Payment, User
 from web.actions import new_action_id, run_update
 from web.deps import CurrentUser, SessionDep
 from web.templating import is_htmx_fragment, render
@@ -42,15 +44,15 @@ def visible_filing(db, receipt_number: str, user: User) -> Filing:
     filing = db.get(Filing, receipt_number)
     if filing is None:
         raise HTTPException(status_code=404)
-    if filing.applicant_id != user.id and not Role(user.role).adjudicates:
+    if not is_party(filing, user) and not Role(user.role).adjudicates:
         raise HTTPException(status_code=404)
     return filing
 
 
 def own_filing(db, receipt_number: str, user: User) -> Filing:
-    """The filing when this user is its applicant (staff act from the workspace)."""
+    """The filing when this user is its applicant or their representative (staff act from the workspace)."""
     filing = visible_filing(db, receipt_number, user)
-    if filing.applicant_id != user.id:
+    if not is_party(filing, user):
         raise HTTPException(status_code=404)
     return filing
 
@@ -70,17 +72,21 @@ def _page(
             "filing": filing,
             "form": FORMS.get(filing.form_type),
             "case": case,
-            "events": timeline(db, receipt_number=filing.receipt_number),
+            "events": timeline_with_uploads(db, receipt_number=filing.receipt_number),
             "seq": seq,
             "just_filed": request.query_params.get("filed") == "1",
             "done": request.query_params.get("done"),
             "appointment": appointment,
             "appointment_place": office_address(db, appointment.office) if appointment else "",
+            "appointment_when": _appointment_when(db, appointment, request.state.lang) if appointment else "",
             "can_reschedule": bool(
                 appointment and appointment.kind not in casefile.rescheduled_kinds(db, receipt_number=filing.receipt_number)
             ),
             "rfe": casefile.open_evidence_request(db, receipt_number=filing.receipt_number),
-            "documents": documents_for_case(db, filing.receipt_number),
+            "documents": [d for d in documents_for_case(db, filing.receipt_number) if d.kind != "notice"],
+            "notices": notices_for_case(db, filing.receipt_number),
+            "payment": db.get(Payment, filing.payment_id) if filing.payment_id else None,
+            "is_party": is_party(filing, request.state.user),
             "before_decision": case is not None and stage in BEFORE_DECISION,
             "errors": errors or {},
             "values": values or {},
@@ -90,6 +96,11 @@ def _page(
         status_code=status_code,
         block="case_status",
     )
+
+
+def _appointment_when(db, appointment, language: str) -> str:
+    office = db.get(Office, appointment.office)
+    return appointment_when(appointment.starts_at, office.state if office else "", language)
 
 
 @router.get("/cases/{receipt_number}")
@@ -179,6 +190,41 @@ async def withdraw(request: Request, receipt_number: str, user: CurrentUser, db:
                       {"filing": filing, "errors": {"action": refusal}, "values": values,
                        "action_id": new_action_id()}, status_code=422)
     return RedirectResponse(f"/cases/{filing.receipt_number}?done=withdraw", status_code=303)
+
+
+MAX_CASE_DOCUMENTS = 100
+
+
+@router.post("/cases/{receipt_number}/documents")
+async def upload_document(
+    request: Request, receipt_number: str, user: CurrentUser, db: SessionDep, store: DocumentStoreDep
+) -> Response:
+    """More evidence after filing: one file at a time, for one of the form's documents or "other"."""
+    filing = own_filing(db, receipt_number, user)
+    form = await request.form()
+    item = _text(form, "item")
+    spec = FORMS.get(filing.form_type)
+    case = db.get(Case, filing.receipt_number)
+    errors: dict[str, str] = {}
+    if case is None or Stage(case.stage) not in BEFORE_DECISION:
+        errors["upload"] = N_("This case no longer takes new documents.")
+    elif item != "other" and (spec is None or spec.evidence_item(item) is None):
+        errors["item"] = N_("Select which document this is")
+    elif len(documents_for_case(db, filing.receipt_number)) >= MAX_CASE_DOCUMENTS:
+        errors["file"] = N_("This case has the most documents it can take. Write to us instead.")
+    if not errors:
+        upload = form.get("file")
+        try:
+            data, name = await read_upload(upload if isinstance(upload, UploadFile) else None)
+            store_upload(db, store, data=data, raw_name=name, owner_id=user.id or 0, kind="evidence",
+                         receipt_number=filing.receipt_number, evidence_item=item)
+        except UploadRejected as exc:
+            db.rollback()
+            errors["file"] = exc.message
+    if errors:
+        return _page(request, db, filing, errors=errors, values={"item": item}, failed_action="upload", status_code=422)
+    db.commit()
+    return RedirectResponse(f"/cases/{filing.receipt_number}?done=upload", status_code=303)
 
 
 @router.post("/cases/{receipt_number}/evidence-response")

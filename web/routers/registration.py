@@ -210,6 +210,8 @@ def verify_first_page(request: Request) -> Response:
 
 # --- registration ------------------------------------------------------------------------
 
+ACCOUNT_TYPES = {"applicant": Role.APPLICANT, "representative": Role.REPRESENTATIVE}
+
 
 def _register_page(request: Request, *, answers: dict, errors: dict, status_code: int = 200) -> Response:
     return render(
@@ -236,6 +238,10 @@ async def register(request: Request, db: SessionDep, settings: SettingsDep) -> R
     form = await request.form()
     data = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     answers, errors = validate_registration(data, today=utcnow().date())
+    # Attorneys and accredited representatives file for clients; everyone else applies for themselves.
+    answers["account_type"] = data.get("account_type") or "applicant"
+    if answers["account_type"] not in ACCOUNT_TYPES:
+        errors["account_type"] = N_("Select who the account is for")
     if errors:
         return _register_page(request, answers=answers, errors=errors, status_code=422)
     password = data.get("password", "")
@@ -244,7 +250,7 @@ async def register(request: Request, db: SessionDep, settings: SettingsDep) -> R
     if existing is None:
         try:
             user = create_user(db, email=email, password=password, full_name=full_name_of(answers),
-                               role=Role.APPLICANT, language=answers["language"])
+                               role=ACCOUNT_TYPES[answers["account_type"]], language=answers["language"])
         except IntegrityError:  # registered a moment ago by another request
             db.rollback()
             existing = get_user_by_email(db, email=email)

@@ -21,10 +21,10 @@ from i18n import N_
 from models import casefile
 from models.documents import documents_for_case
 from models.domain import REASON_CODES, Decision, Role, Stage
-from models.forms import FORMS
-from models.queries import open_task, timeline
+from models.forms import FEE_WAIVER_REASONS, FORMS
+from models.queries import open_task, timeline_with_uploads
 from models.receipts import AGENCY_TIME_ZONE as EASTERN
-from models.tables import Case, Filing, User, utcnow
+from models.tables import Case, Filing, Payment, User, utcnow
 from web.actions import new_action_id, run_update
 from web.deps import OfficerUser, SessionDep
 from web.routers.cases import visible_filing
@@ -236,11 +236,14 @@ def _workspace(
             "case": case,
             "task": open_task(db, receipt_number=filing.receipt_number),
             "assignee_name": casefile.user_name(db, case.assigned_officer_id) if case else None,
-            "events": timeline(db, receipt_number=filing.receipt_number),
+            "events": timeline_with_uploads(db, receipt_number=filing.receipt_number),
             "appointment": casefile.current_appointment(db, receipt_number=filing.receipt_number),
             "appointments": casefile.appointments(db, receipt_number=filing.receipt_number),
             "evidence_requests": casefile.evidence_requests(db, receipt_number=filing.receipt_number),
             "documents": documents_for_case(db, filing.receipt_number),
+            "payment": db.get(Payment, filing.payment_id) if filing.payment_id else None,
+            "waiver_reason_label": dict(FEE_WAIVER_REASONS).get(filing.waiver_reason),
+            "representative_name": casefile.user_name(db, filing.representative_id) if filing.representative_id else None,
             "notes": casefile.notes(db, receipt_number=filing.receipt_number),
             "officers": casefile.officers(db) if Role(officer.role) == Role.SUPERVISOR else [],
             "offices": casefile.offices(db),
