@@ -347,13 +347,13 @@ def dev() -> None:
         "",
         "  Demo accounts (development only):",
     ]
-    lines += [f"    {a.role:<11} {a.email:<30} {a.password}" for a in ALL_DEMO_ACCOUNTS]
+    lines += [f"    {a.role:<15} {a.email:<30} {a.password}" for a in ALL_DEMO_ACCOUNTS]
     lines += [
         "",
         "  Staff sign in with two-step verification. The current code of a demo account:",
         "    .venv/bin/caseline demo-code officer   (or supervisor, admin), or add a key to an authenticator app:",
     ]
-    lines += [f"    {a.role:<11} key {a.totp_secret}" for a in ALL_DEMO_ACCOUNTS if a.totp_secret]
+    lines += [f"    {a.role:<15} key {a.totp_secret}" for a in ALL_DEMO_ACCOUNTS if a.totp_secret]
     typer.echo("\n".join(lines) + "\n")
 
     exit_code = 0

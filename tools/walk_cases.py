@@ -173,6 +173,18 @@ def walk_i765(applicant: Person, officer: Person, supervisor: Person) -> str:
     return receipt
 
 
+def walk_i765_denied(applicant: Person, officer: Person, supervisor: Person) -> str:
+    receipt = file(applicant, "i-765")
+    wait_for(receipt, "a biometrics appointment", in_stage("biometrics", appointment=True))
+    act(officer, receipt, "biometrics", {"outcome": "taken"})
+    wait_for(receipt, "review", in_stage("review"))
+    act(officer, receipt, "claim")
+    act(officer, receipt, "decide", {"decision": "deny", "reason_code": "insufficient_evidence",
+                                      "reason": "The record does not show a pending asylum application."})
+    wait_for(receipt, "the denial", lambda c, a: c.stage == "closed")
+    return receipt
+
+
 def walk_i130(applicant: Person, officer: Person, supervisor: Person) -> str:
     receipt = file(applicant, "i-130")
     wait_for(receipt, "review", in_stage("review"))
@@ -251,7 +263,8 @@ def main() -> None:
     if not get_settings().is_dev:
         raise SystemExit("walk_cases uses the demo accounts: development only")
     applicant, officer, supervisor = (Person(args.base_url, r) for r in ("applicant", "officer", "supervisor"))
-    receipts = [walk(applicant, officer, supervisor) for walk in (walk_i765, walk_i130, walk_n400, walk_i589)]
+    receipts = [walk(applicant, officer, supervisor) for walk in (walk_i765, walk_i130, walk_n400, walk_i589,
+                                                                 walk_i765_denied)]
     for receipt in receipts:
         print_timeline(receipt)
 
