@@ -25,7 +25,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time, get_timezone_name
-from babel.numbers import format_currency
+
 from sqlmodel import Session, col, select
 
 import i18n
@@ -33,6 +33,7 @@ from i18n import N_
 from models.documents import DocumentStore
 from models.domain import DENIAL_REASONS, ReceiptNumberError, StatusCode, normalize_receipt_number
 from models.forms import FORMS, evidence_label
+from models.payments import format_amount
 from models.receipts import AGENCY_TIME_ZONE
 from models.scheduling import office_address, office_time_zone
 from models.tables import Appointment, Case, Document, EvidenceRequest, Filing, Notice, Office, User
@@ -465,10 +466,6 @@ def appointment_when(starts_at: datetime, office_state: str, language: str) -> s
     return f"{local_date(starts_at, language, zone=zone, format='full')}, {appointment_time(starts_at, zone, language)}"
 
 
-def format_fee(cents: int, language: str) -> str:
-    return format_currency(cents / 100, "USD", locale="en_US" if i18n.normalize_language(language) == "en" else "es_US")
-
-
 @lru_cache(maxsize=1)
 def _covered() -> frozenset[int]:
     """The characters both weights of the font can draw."""
@@ -695,7 +692,7 @@ def _body(pdf, data: NoticeData) -> None:
         if data.fee_waiver_requested:
             fee_label, fee = t(L_FEE), t(FEE_WAIVER)
         elif data.fee_cents:
-            fee_label, fee = t(L_FEE_RECEIVED), format_fee(data.fee_cents, data.language)
+            fee_label, fee = t(L_FEE_RECEIVED), format_amount(data.fee_cents, data.language)
         else:
             fee_label, fee = t(L_FEE), t(NO_FEE)
         _rows(pdf, [(fee_label, fee)])
@@ -816,7 +813,7 @@ def render_notice_pdf(data: NoticeData) -> bytes:
 
 __all__ = [
     "APPOINTMENT_FOR_NOTICE", "CODE_ALPHABET", "CODE_LENGTH", "NOTICE_FILE_NAMES", "NOTICE_FOR_STATUS", "NOTICE_KINDS",
-    "NOTICE_TITLES", "NoticeAppointment", "NoticeData", "NoticeKind", "appointment_time", "format_fee",
+    "NOTICE_TITLES", "NoticeAppointment", "NoticeData", "NoticeKind", "appointment_time",
     "format_verification_code", "issue_notice", "local_date", "looks_like_verification_code", "mailing_address",
     "new_verification_code", "normalize_verification_code", "notice_data", "notice_file_name", "notice_kind_for",
     "notice_title", "notices_for_case", "person_name", "printable", "render_notice_pdf", "verify_notice",

@@ -710,8 +710,10 @@ def pay(
 
 
 def format_amount(cents: int, language: str) -> str:
-    """``$470.00`` in English, ``470,00 US$`` in Spanish."""
-    return format_currency(Decimal(cents) / 100, "USD", locale=normalize_language(language))
+    """An amount in US dollars as US readers write it, ``$470.00``, in English and in US Spanish
+    (the pages, the notices and the emails all show amounts this way)."""
+    locale = "es_US" if normalize_language(language) == "es" else "en_US"
+    return format_currency(Decimal(cents) / 100, "USD", locale=locale)
 
 
 __all__ = [

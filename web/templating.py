@@ -11,6 +11,7 @@ import i18n
 from models.domain import STAGE_LABELS, Stage, StatusCode
 from models.forms import FORMS, evidence_label
 from models.notices import NOTICE_TITLES, NoticeKind
+from models.payments import format_amount
 from settings import get_settings
 
 env = i18n.make_environment()
@@ -48,9 +49,7 @@ def format_datetime(value, lang: str = "en") -> str:
 
 
 def format_money(cents: int, lang: str = "en") -> str:
-    from babel.numbers import format_currency
-
-    return format_currency(cents / 100, "USD", locale="en_US" if lang == "en" else "es_US")
+    return format_amount(cents, lang)
 
 
 env.globals.update(
