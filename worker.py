@@ -11,6 +11,7 @@ from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.case import CaseActivities
+from activities.digest import DigestActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.mail import MailActivities
 from models.s3store import store_from_settings
@@ -18,6 +19,7 @@ from settings import Settings, get_settings
 from workflows.case import CaseWorkflow
 from workflows.email import EmailWorkflow
 from workflows.client import connect
+from workflows.digest import CaseDigestWorkflow, ensure_case_digest_schedule
 from workflows.housekeeping import DraftHousekeepingWorkflow, ensure_housekeeping_schedule
 
 log = logging.getLogger("caseline.worker")
@@ -28,6 +30,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         database_url=settings.database_url,
         base_url=settings.base_url,
         documents=store_from_settings(settings),
+        secret_key=settings.secret_key,
     )
     mail_activities = MailActivities(
         database_url=settings.database_url,
@@ -38,11 +41,14 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         password=settings.smtp_password,
         start_tls=settings.smtp_starttls,
     )
+    digest_activities = DigestActivities(
+        database_url=settings.database_url, base_url=settings.base_url, secret_key=settings.secret_key
+    )
     housekeeping_activities = HousekeepingActivities(database_url=settings.database_url, base_url=settings.base_url)
     return Worker(
         client,
         task_queue=settings.temporal_task_queue,
-        workflows=[CaseWorkflow, EmailWorkflow, DraftHousekeepingWorkflow],
+        workflows=[CaseWorkflow, EmailWorkflow, DraftHousekeepingWorkflow, CaseDigestWorkflow],
         activities=[
             case_activities.record_transition,
             case_activities.book_appointment,
@@ -50,6 +56,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             case_activities.fulfil,
             mail_activities.deliver_email,
             housekeeping_activities.sweep_drafts,
+            digest_activities.collect_case_digests,
         ],
         activity_executor=executor,
         max_concurrent_activities=20,
@@ -66,6 +73,11 @@ async def run_worker(settings: Settings | None = None) -> None:
                 log.info("created the daily draft housekeeping schedule")
         except RPCError:
             log.warning("could not create the draft housekeeping schedule; the next worker start tries again", exc_info=True)
+        try:
+            if await ensure_case_digest_schedule(client, task_queue=settings.temporal_task_queue):
+                log.info("created the daily case digest schedule")
+        except RPCError:
+            log.warning("could not create the case digest schedule; the next worker start tries again", exc_info=True)
         log.info("worker polling task queue %s on %s", settings.temporal_task_queue, settings.temporal_address)
         await worker.run()
 

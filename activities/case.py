@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from urllib.parse import urlencode
 
 from babel.dates import format_date
 
@@ -24,6 +25,7 @@ from models import scheduling
 from models.db import session_scope
 from models.documents import DocumentStore
 from models.domain import StatusCode
+from models.email_prefs import Unsubscriber
 from models.projection import FilingMissing, NoticeIssuer, RenderedEmail, apply_transition, pending_email_ids
 from models.receipts import AGENCY_TIME_ZONE as EASTERN
 from models.tables import Filing
@@ -32,29 +34,57 @@ from workflows.types import Appointment
 
 class CaseActivities:
     """``documents`` keeps the notices the projection issues (``models.notices``); ``base_url`` is
-    where the web app is, for links in mails and the verification address printed on notices."""
+    where the web app is, for links in mails and the verification address printed on notices;
+    ``secret_key`` signs the unsubscribe links in status mails (``settings.secret_key``, which the
+    web app checks them with; the settings' when not given)."""
 
-    def __init__(self, *, database_url: str, base_url: str, documents: DocumentStore) -> None:
+    def __init__(
+        self, *, database_url: str, base_url: str, documents: DocumentStore, secret_key: str | None = None
+    ) -> None:
         self._database_url = database_url
         self._base_url = base_url.rstrip("/")
         self._documents = documents
         self._templates = i18n.make_environment()
+        if secret_key is None:
+            from settings import get_settings
+
+            secret_key = get_settings().secret_key
+        self._unsubscribe = Unsubscriber(base_url=self._base_url, secret_key=secret_key)
 
     def render_status_email(
-        self, language: str, status: StatusCode, receipt_number: str, *, notice_document_id: str | None = None
+        self,
+        language: str,
+        status: StatusCode,
+        receipt_number: str,
+        *,
+        notice_document_id: str | None = None,
+        audience: str = "applicant",
+        unsubscribe_url: str | None = None,
     ) -> RenderedEmail:
-        """The mail announcing a status change. When the change issued a notice, the mail links to
-        it (the page asks the applicant to sign in); the notice's content never goes by mail."""
+        """The mail announcing a status change: the receipt number, the new status and what it
+        means, and a link; no other personal data. The applicant's version (also the
+        representative's) links the case and, when the change issued a notice, the notice (the
+        page asks them to sign in; its content never goes by mail). A watcher's version links
+        the public status page only. It ends with the unsubscribe link when there is one."""
         language = i18n.normalize_language(language)
         title = i18n.gettext(language, status.text.title)
-        subject = i18n.gettext(language, i18n.N_("Your case %(receipt)s: %(title)s"), receipt=receipt_number, title=title)
+        watcher = audience == "watcher"
+        if watcher:
+            case_label = i18n.gettext(language, i18n.N_("Case %(receipt)s"), receipt=receipt_number)
+            subject = f"{case_label}: {title}"
+        else:
+            subject = i18n.gettext(language, i18n.N_("Your case %(receipt)s: %(title)s"), receipt=receipt_number, title=title)
         body = self._templates.get_template("emails/status_change.txt").render(
             lang=language,
+            watcher=watcher,
             receipt_number=receipt_number,
             title=title,
             explanation=i18n.gettext(language, status.text.explanation),
             case_url=f"{self._base_url}/cases/{receipt_number}",
-            notice_url=f"{self._base_url}/documents/{notice_document_id}" if notice_document_id else None,
+            status_url=f"{self._base_url}/status?{urlencode({'receipt_number': receipt_number})}",
+            notice_url=f"{self._base_url}/documents/{notice_document_id}" if notice_document_id and not watcher else None,
+            settings_url=f"{self._base_url}/account/notifications",
+            unsubscribe_url=unsubscribe_url,
         )
         return RenderedEmail(subject=subject, body_text=body)
 
@@ -108,6 +138,7 @@ class CaseActivities:
                     reminder_due=inp.reminder_due,
                     render_reminder=self.render_reminder_email,
                     notices=NoticeIssuer(store=self._documents, base_url=self._base_url),
+                    unsubscribe=self._unsubscribe,
                 )
         except FilingMissing as exc:
             raise ApplicationError(f"no filing for {exc}", type="FilingMissing", non_retryable=True) from exc

@@ -1,4 +1,10 @@
-"""Mail delivery through aiosmtplib, at most once per outbox row."""
+"""Mail delivery through aiosmtplib, at most once per outbox row.
+
+A case email (a status change, a daily digest) ends with its recipient's unsubscribe link
+(``models.email_prefs``); the message gets it as ``List-Unsubscribe`` too, with
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click`` (RFC 8058), so mail programs can offer
+their own unsubscribe button.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,38 @@ import aiosmtplib
 from temporalio import activity
 
 from models.db import session_scope
+from models.email_prefs import unsubscribe_url_in
 from models.tables import OutboundEmail, utcnow
+
+# Outbox keys of the mails that may carry an unsubscribe link (models.projection, models.case_digest).
+UNSUBSCRIBABLE_PREFIXES = ("status:", "digest:")
+
+
+class _OneLineHeader(str):
+    """A header value written as it is, on one line. The email package would fold a long URL
+    into RFC 2047 encoded-words, which mail programs do not read as a List-Unsubscribe link;
+    the value is ASCII without spaces or line breaks (``UNSUBSCRIBE_URL_RE``), well under the
+    998 characters a line may have."""
+
+    name: str
+
+    def __new__(cls, name: str, value: str) -> "_OneLineHeader":
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    def fold(self, *, policy) -> str:  # called by the generator (email.policy.EmailPolicy.fold)
+        return f"{self.name}: {self}{policy.linesep}"
+
+
+def add_unsubscribe_headers(message: EmailMessage, row: OutboundEmail) -> None:
+    if not row.idempotency_key.startswith(UNSUBSCRIBABLE_PREFIXES):
+        return
+    url = unsubscribe_url_in(row.body_text)
+    if url is None:
+        return
+    message["List-Unsubscribe"] = _OneLineHeader("List-Unsubscribe", f"<{url}>")
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
 
 
 class MailActivities:
@@ -54,6 +91,7 @@ class MailActivities:
             message["Message-ID"] = f"<{digest}@caseline.mail>"
             message.set_content(row.body_text)
             message["Content-Language"] = row.language  # after set_content, which clears Content-* headers
+            add_unsubscribe_headers(message, row)
         try:
             await aiosmtplib.send(
                 message,

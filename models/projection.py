@@ -2,6 +2,11 @@
 
 Called by activities only. ``apply_transition`` is idempotent: a transition is keyed by the
 workflow's sequence number, so a retried activity finds its work done and writes nothing.
+
+A status change is announced to everyone concerned (``models.email_prefs.change_recipients``: the
+applicant, the representative on the filing, the watchers who opted in), each as they chose: a
+mail now (an ``OutboundEmail`` keyed ``status:{receipt}:{seq}:{user id}``), a ``DigestItem`` for
+the daily digest (``models.case_digest``), or nothing.
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from sqlmodel import Session, col, select
 from models.account_security import audit
 from models.documents import DocumentStore
 from models.domain import SUPERVISOR_TASKS, Stage, StatusCode
+from models.email_prefs import DAILY, EACH, Unsubscriber, change_recipients
 from models.notices import issue_notice, notice_kind_for
 from models.tables import (
     Case,
     CaseEvent,
+    DigestItem,
     Document,
     EvidenceRequest,
     Filing,
@@ -43,8 +50,13 @@ class RenderedEmail:
 
 
 class EmailRenderer(Protocol):
-    """(user language, status code, receipt number) -> subject and body. When the change issued a
-    notice, its document id comes as ``notice_document_id`` (the mail links to it)."""
+    """(recipient's language, status code, receipt number) -> subject and body: the applicant's
+    version unless told otherwise. Keywords, each given only when it applies:
+
+    - ``notice_document_id``: the change issued a notice; the applicant's version links to it;
+    - ``audience="watcher"``: the version for someone who watches the case (no notice, the public
+      status page instead of the case page);
+    - ``unsubscribe_url``: the recipient's unsubscribe link (the mail ends with it)."""
 
     def __call__(self, language: str, status: StatusCode, receipt_number: str, /, **kw: str) -> RenderedEmail: ...
 
@@ -113,11 +125,60 @@ def status_email_key(receipt_number: str, seq: int, user_id: int) -> str:
 def pending_email_ids(session: Session, *, receipt_number: str, seq: int) -> list[int]:
     prefix = f"status:{receipt_number}:{seq}:"
     rows = session.exec(
-        select(OutboundEmail.id).where(
-            col(OutboundEmail.idempotency_key).startswith(prefix), OutboundEmail.status == "pending"
-        )
+        select(OutboundEmail.id)
+        .where(col(OutboundEmail.idempotency_key).startswith(prefix), OutboundEmail.status == "pending")
+        .order_by(col(OutboundEmail.id))
     ).all()
     return [r for r in rows if r is not None]
+
+
+def _outbound(user_id: int, to: str, language: str, receipt_number: str, seq: int, mail: RenderedEmail) -> OutboundEmail:
+    return OutboundEmail(
+        idempotency_key=status_email_key(receipt_number, seq, user_id),
+        receipt_number=receipt_number,
+        to_address=to,
+        language=language,
+        subject=mail.subject,
+        body_text=mail.body_text,
+    )
+
+
+def _announce_change(
+    session: Session,
+    case: Case,
+    *,
+    seq: int,
+    occurred_at: datetime,
+    status: StatusCode,
+    notice: Notice | None,
+    render_email: EmailRenderer,
+    unsubscribe: Unsubscriber | None,
+) -> list[OutboundEmail]:
+    """The mails to send now for a status change, and the digest items of those who want a digest
+    (added to the session). Each person once, in their language; a watcher never gets the notice."""
+    filing = session.get(Filing, case.receipt_number)
+    people = change_recipients(
+        session, receipt_number=case.receipt_number, applicant_id=case.applicant_id,
+        representative_id=filing.representative_id if filing is not None else None,
+    )
+    emails: list[OutboundEmail] = []
+    for person in people:
+        if person.frequency == DAILY:
+            session.add(DigestItem(user_id=person.user_id, receipt_number=case.receipt_number, seq=seq,
+                                   status_code=status.value, occurred_at=occurred_at))
+            continue
+        if person.frequency != EACH:
+            continue
+        kw: dict[str, str] = {}
+        if person.audience == "watcher":
+            kw["audience"] = "watcher"
+        elif notice is not None:
+            kw["notice_document_id"] = notice.document_id
+        if unsubscribe is not None:
+            kw["unsubscribe_url"] = unsubscribe.url(person.user_id, person.scope)
+        mail = render_email(person.language, status, case.receipt_number, **kw)
+        emails.append(_outbound(person.user_id, person.email, person.language, case.receipt_number, seq, mail))
+    return emails
 
 
 def apply_transition(
@@ -153,12 +214,16 @@ def apply_transition(
     reminder_due: datetime | None = None,
     render_reminder: ReminderRenderer | None = None,
     notices: NoticeIssuer | None = None,
+    unsubscribe: Unsubscriber | None = None,
 ) -> tuple[bool, list[int]]:
     """Apply one transition. Returns (applied now?, ids of mails still to deliver for it).
 
     ``close_task_kinds`` names the kinds of open task to close ("*": all). With ``notices``, a
     status that has a notice (``models.notices.NOTICE_FOR_STATUS``) issues it in this transaction,
-    and the status mail links to it; without, no notice is issued."""
+    and the applicant's status mail links to it; without, no notice is issued. A status change
+    mails (or queues for the digest) everyone concerned, see the module's docstring; with
+    ``unsubscribe``, each mail ends with its recipient's unsubscribe link. Without a status, a
+    ``reminder_due`` mails the applicant alone."""
     case = session.get(Case, receipt_number, with_for_update=True)
     if case is not None and case.last_seq >= seq:
         return False, pending_email_ids(session, receipt_number=receipt_number, seq=seq)
@@ -209,7 +274,6 @@ def apply_transition(
             case.decision_reason_code = reason_code
     if evidence_request is not None:
         _apply_evidence_change(session, case, seq=seq, occurred_at=occurred_at, change=evidence_request)
-    email_ids: list[int] = []
     if status_code is not None:
         case.status_code = StatusCode(status_code)
         case.status_changed_at = occurred_at
@@ -272,32 +336,23 @@ def apply_transition(
             issued_at=occurred_at, base_url=notices.base_url, status_code=status_code,
         )
 
-    if status_code is not None or (reminder_due is not None and render_reminder is not None):
+    emails: list[OutboundEmail] = []
+    if status_code is not None:
+        emails = _announce_change(
+            session, case, seq=seq, occurred_at=occurred_at, status=StatusCode(status_code), notice=notice,
+            render_email=render_email, unsubscribe=unsubscribe,
+        )
+    elif reminder_due is not None and render_reminder is not None:
+        # A deadline reminder is not a case change: the applicant gets it whatever their choice of
+        # case emails, so that a response is not missed.
         applicant = session.get(User, case.applicant_id)
         if applicant is not None:
-            if status_code is not None and notice is not None:
-                mail = render_email(
-                    applicant.language, StatusCode(status_code), receipt_number, notice_document_id=notice.document_id
-                )
-            elif status_code is not None:
-                mail = render_email(applicant.language, StatusCode(status_code), receipt_number)
-            else:
-                assert render_reminder is not None and reminder_due is not None
-                mail = render_reminder(applicant.language, receipt_number, reminder_due)
-            email = OutboundEmail(
-                idempotency_key=status_email_key(receipt_number, seq, applicant.id or 0),
-                receipt_number=receipt_number,
-                to_address=applicant.email,
-                language=applicant.language,
-                subject=mail.subject,
-                body_text=mail.body_text,
-            )
-            session.add(email)
-            session.flush()
-            email_ids.append(email.id or 0)
+            mail = render_reminder(applicant.language, receipt_number, reminder_due)
+            emails.append(_outbound(applicant.id or 0, applicant.email, applicant.language, receipt_number, seq, mail))
+    session.add_all(emails)
     try:
         session.flush()
     except IntegrityError:
         session.rollback()
         return False, pending_email_ids(session, receipt_number=receipt_number, seq=seq)
-    return True, email_ids
+    return True, [email.id or 0 for email in emails]

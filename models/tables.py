@@ -70,6 +70,8 @@ class User(UserBase, table=True):
     a_number: str | None = Field(default=None, max_length=12)
     mailing_address: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}"))
     # Second factor (TOTP). The last accepted time step refuses a replayed code.
+    # Emails about case changes: "each" change, a "daily" digest, or "none".
+    case_email_frequency: str = Field(default="each", max_length=10, sa_column_kwargs={"server_default": "each"})
     totp_secret: str | None = Field(default=None, max_length=64)
     totp_enabled_at: datetime | None = ts(default=None, nullable=True)
     totp_last_step: int | None = Field(default=None)
@@ -484,11 +486,50 @@ class Notice(SQLModel, table=True):
     issued_at: datetime = ts()
 
 
+class WatchedCase(SQLModel, table=True):
+    """A case in someone's portfolio (Case Status Online): any account may watch up to 100 cases
+    by receipt number, with a nickname, and opt in to emails when they change."""
+
+    __tablename__ = "watched_case"
+    __table_args__ = (sa.UniqueConstraint("user_id", "receipt_number", name="uq_watched_case"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    receipt_number: str = Field(max_length=13, index=True)
+    nickname: str = Field(default="", max_length=60)
+    notify: bool = Field(default=False)  # email this watcher when the case changes
+    created_at: datetime = ts(default_factory=utcnow)
+
+
+class DigestItem(SQLModel, table=True):
+    """A case change waiting for the daily digest of someone who asked for one, written by the
+    projection once per change and person; the digest marks it sent."""
+
+    __tablename__ = "digest_item"
+    __table_args__ = (sa.UniqueConstraint("user_id", "receipt_number", "seq", name="uq_digest_item"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    receipt_number: str = Field(max_length=13)
+    seq: int
+    status_code: str = Field(max_length=40)
+    occurred_at: datetime = ts()
+    sent_at: datetime | None = ts(default=None, nullable=True)
+
+
+class RateLimitWindow(SQLModel, table=True):
+    """Requests counted per key (a purpose and a client address) in a fixed window, shared by
+    every web replica: the public status lookup and its API are throttled with it."""
+
+    __tablename__ = "rate_limit_window"
+    key: str = Field(primary_key=True, max_length=120)
+    window_started_at: datetime = ts()
+    count: int = Field(default=0)
+
+
 def age_in_days(since: datetime, now: datetime) -> int:
     return max((now - since).days, 0)
 
 
 __all__ = [
-    "AccountEvent", "AccountToken", "Appointment", "AppointmentDay", "AuditEvent", "Case", "CaseEvent", "CaseNote", "CasePublic", "Document", "EvidenceRequest", "Office", "Draft", "Notice", "Payment", "RecoveryCode", "SandboxCharge", "SandboxIntent", "SignInThrottle", "Filing", "HumanTask", "OutboundEmail", "ReceiptCounter",
+    "AccountEvent", "AccountToken", "Appointment", "AppointmentDay", "AuditEvent", "Case", "CaseEvent", "CaseNote", "CasePublic", "Document", "EvidenceRequest", "Office", "DigestItem", "RateLimitWindow", "WatchedCase", "Draft", "Notice", "Payment", "RecoveryCode", "SandboxCharge", "SandboxIntent", "SignInThrottle", "Filing", "HumanTask", "OutboundEmail", "ReceiptCounter",
     "User", "UserCreate", "UserPublic", "WebSession", "age_in_days", "date", "utcnow",
 ]

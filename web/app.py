@@ -23,7 +23,10 @@ from settings import PROJECT_ROOT, Settings, get_settings
 from web import security
 from web.deps import SecondFactorRequired, SignInRequired, TwoFactorSetupRequired, csrf_protect, required_assurance
 from web.filing import keep_starting_pending_work
-from web.routers import account, admin, cases, dev, documents, efile, officer, public, registration, workspace
+from web.routers import (
+    account, admin, cases, dev, documents, efile, notifications, officer, portfolio, processing, public, registration,
+    status, workspace,
+)
 from web.routers import security as security_pages
 from web.temporal import LazyTemporalClient
 from web.templating import is_htmx_fragment, render
@@ -177,6 +180,10 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(workspace.router)
     app.include_router(admin.router)
     app.include_router(documents.router)
+    app.include_router(status.router)
+    app.include_router(portfolio.router)
+    app.include_router(processing.router)
+    app.include_router(notifications.router)
     if settings.is_dev:
         app.include_router(dev.router)
     return app
