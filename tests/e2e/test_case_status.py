@@ -64,3 +64,10 @@ async def test_status_lookup_portfolio_processing_times_and_email_settings(new_c
         assert user.case_email_frequency == "daily"
         (watched,) = db.exec(select(WatchedCase).where(WatchedCase.user_id == user.id)).all()
         assert (watched.receipt_number, watched.nickname) == (receipt, "My work permit")
+
+    # Back to an email per change, as the other browser tests of this live system expect.
+    await visit(applicant, "/account/notifications")
+    await tick(applicant, "An email each time a case changes")
+    assert (await post(applicant, "Save")).status in (200, 303)
+    with session_scope(live_system.settings.database_url) as db:
+        assert get_user_by_email(db, email=demo_account("applicant").email).case_email_frequency == "each"
