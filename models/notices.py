@@ -126,7 +126,7 @@ def new_verification_code() -> str:
 
 
 def format_verification_code(code: str) -> str:
-    """XXXX-XXXX-XXXX, as printed."""
+    """The code in groups of four joined by dashes (ABCD-EFGH-JKLM), as notices print it."""
     return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 

@@ -50,7 +50,7 @@ def client_key(purpose: str, host: str | None) -> str:
 def _upsert(dialect: str, *, key: str, now: datetime, window: timedelta) -> sa.Insert:
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert is None:
-        raise NotImplementedError(f"rate limits need SQLite or PostgreSQL, not {dialect}")
+        raise ValueError(f"rate limits are kept in SQLite or PostgreSQL only, not {dialect}")
     started = _TABLE.c.window_started_at
     # Typed as the column, so the value is stored (and compared) exactly as the column stores it.
     now_value = sa.literal(now, type_=UTCDateTime())

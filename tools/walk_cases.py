@@ -162,26 +162,27 @@ def act(person: Person, receipt: str, action: str, data: dict | None = None) -> 
 
 
 def walk_i765(applicant: Person, officer: Person, supervisor: Person) -> str:
-    receipt = file(applicant, "i-765")
-    wait_for(receipt, "a biometrics appointment", in_stage("biometrics", appointment=True))
-    act(officer, receipt, "biometrics", {"outcome": "taken"})
-    wait_for(receipt, "review", in_stage("review"))
-    act(officer, receipt, "claim")
-    act(officer, receipt, "decide", {"decision": "approve", "reason_code": "eligible",
-                                      "reason": "Eligible under (c)(8); identity and biometrics verified."})
+    receipt = _i765_decided(applicant, officer, "approve", "eligible",
+                            "Eligible under (c)(8); identity and biometrics verified.")
     wait_for(receipt, "the card to be mailed", lambda c, a: c.stage == "closed")
     return receipt
 
 
 def walk_i765_denied(applicant: Person, officer: Person, supervisor: Person) -> str:
+    receipt = _i765_decided(applicant, officer, "deny", "insufficient_evidence",
+                            "The record does not show a pending asylum application.")
+    wait_for(receipt, "the denial", lambda c, a: c.stage == "closed")
+    return receipt
+
+
+def _i765_decided(applicant: Person, officer: Person, decision: str, reason_code: str, reason: str) -> str:
+    """File an I-765, take the biometrics, and decide it in review."""
     receipt = file(applicant, "i-765")
     wait_for(receipt, "a biometrics appointment", in_stage("biometrics", appointment=True))
     act(officer, receipt, "biometrics", {"outcome": "taken"})
     wait_for(receipt, "review", in_stage("review"))
     act(officer, receipt, "claim")
-    act(officer, receipt, "decide", {"decision": "deny", "reason_code": "insufficient_evidence",
-                                      "reason": "The record does not show a pending asylum application."})
-    wait_for(receipt, "the denial", lambda c, a: c.stage == "closed")
+    act(officer, receipt, "decide", {"decision": decision, "reason_code": reason_code, "reason": reason})
     return receipt
 
 

@@ -247,7 +247,7 @@ def _fee_context(form: FormSpec, draft: Draft) -> dict:
     }
 
 
-def _payment_context(db: Session, form: FormSpec, draft: Draft, settings: Settings) -> dict:
+def _payment_context(form: FormSpec, draft: Draft, settings: Settings) -> dict:
     return {
         "amount": journey.fee_owed(form, draft),
         "test_cards": payments.TEST_CARDS if settings.payment_provider == "sandbox" else {},
@@ -255,8 +255,11 @@ def _payment_context(db: Session, form: FormSpec, draft: Draft, settings: Settin
     }
 
 
-def _review_problems(db: Session, form: FormSpec, draft: Draft, steps: list[Step]) -> list[tuple[str, str]]:
-    """What still stops the filing: (message msgid, link to the page that fixes it)."""
+def _review_problems(
+    db: Session, form: FormSpec, draft: Draft, steps: list[Step], by_item: Mapping[str, list[Document]] | None = None,
+) -> list[tuple[str, str]]:
+    """What still stops the filing: (message msgid, link to the page that fixes it). ``by_item``:
+    the draft's documents by evidence item, when the caller has them already."""
     problems: list[tuple[str, str]] = []
     client_step = journey.step_named(steps, CLIENT)
     if client_step is not None and _client(db, draft) is None:
@@ -267,10 +270,10 @@ def _review_problems(db: Session, form: FormSpec, draft: Draft, steps: list[Step
             step = journey.step_of_field(steps, spec.name)
             url = _step_url(draft, step or steps[0], back_to_review=True) + f"#{spec.name}"
             problems.append((errors[spec.name], url))
-    by_item = _evidence_context(db, form, draft)["by_item"]
-    for _name in _evidence_errors(form, by_item):
+    if by_item is None:
+        by_item = _evidence_context(db, form, draft)["by_item"]
+    if _evidence_errors(form, by_item):
         problems.append((N_("Upload the documents marked as required"), _step_url(draft, EVIDENCE, back_to_review=True)))
-        break
     if draft.fee_option not in ("pay", "waiver") or (draft.fee_option == "waiver" and not form.fee_waiver):
         problems.append((N_("Tell us how you will pay the fee"), _step_url(draft, FEE, back_to_review=True)))
     return problems
@@ -279,11 +282,7 @@ def _review_problems(db: Session, form: FormSpec, draft: Draft, steps: list[Step
 def _render_step(
     request: Request, db: Session, settings: Settings, *, form: FormSpec, draft: Draft, steps: list[Step], step: Step,
     errors: Mapping[str, str] | None = None, values: Mapping[str, str] | None = None, status_code: int = 200,
-    message: str | None = None,
 ) -> Response:
-    answers = dict(draft.answers)
-    if values:
-        answers.update(values)
     if step.name == CLIENT:
         client = _client(db, draft)
         return _page(request, "efile/client.html", form=form, draft=draft, steps=steps, step=step, errors=errors,
@@ -295,16 +294,16 @@ def _render_step(
         return _page(request, "efile/fee.html", form=form, draft=draft, steps=steps, step=step, errors=errors,
                      status_code=status_code, values=values or {}, **_fee_context(form, draft))
     if step.name == REVIEW:
+        evidence = _evidence_context(db, form, draft)
         return _page(request, "efile/review.html", form=form, draft=draft, steps=steps, step=step, errors=errors,
-                     status_code=status_code, problems=_review_problems(db, form, draft, steps), client=_client(db, draft),
-                     values=values or {}, **_evidence_context(db, form, draft), **_fee_context(form, draft),
+                     status_code=status_code, problems=_review_problems(db, form, draft, steps, evidence["by_item"]),
+                     client=_client(db, draft), values=values or {}, **evidence, **_fee_context(form, draft),
                      amount=journey.fee_owed(form, draft))
     if step.name == PAY:
         return _page(request, "efile/pay.html", form=form, draft=draft, steps=steps, step=step, errors=errors,
-                     status_code=status_code, values=values or {}, message=message,
-                     **_payment_context(db, form, draft, settings))
+                     status_code=status_code, values=values or {}, **_payment_context(form, draft, settings))
     return _page(request, "efile/step.html", form=form, draft=draft, steps=steps, step=step, errors=errors,
-                 status_code=status_code, answers=answers)
+                 status_code=status_code, answers={**draft.answers, **(values or {})})
 
 
 @router.get("/drafts/{draft_id}/{step_name}")
