@@ -51,7 +51,9 @@ DEMO_ADMIN = DemoAccount("admin@caseline.example", "demo-admin-2026", "Alex Morg
 # An attorney who files for clients: the demo applicant is found by her email and date of birth.
 DEMO_REPRESENTATIVE = DemoAccount("attorney@caseline.example", "demo-attorney-2026", "Daniel Brooks", "representative")
 DEMO_APPLICANT_BIRTH_DATE = "1990-04-27"
-ALL_DEMO_ACCOUNTS = (*DEMO_ACCOUNTS, DEMO_ADMIN, DEMO_REPRESENTATIVE)
+# Customer service answers secure messages from the shared inbox.
+DEMO_SERVICE = DemoAccount("service@caseline.example", "demo-service-2026", "Priya Natarajan", "customer_service")
+ALL_DEMO_ACCOUNTS = (*DEMO_ACCOUNTS, DEMO_ADMIN, DEMO_REPRESENTATIVE, DEMO_SERVICE)
 
 
 def _logging() -> None:
@@ -96,8 +98,19 @@ def seed_demo_accounts(settings: Settings) -> list[DemoAccount]:
     return created
 
 
+@app.command("new-payload-key")
+def new_payload_key(key_id: Annotated[str, typer.Argument(help="a short name for the key, e.g. 2026-11")]) -> None:
+    """Print a new Temporal payload key for CASELINE_PAYLOAD_KEYS (put it first to encrypt with it)."""
+    from workflows.codec import PayloadKeyError, new_key_setting
+
+    try:
+        typer.echo(new_key_setting(key_id))
+    except PayloadKeyError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @app.command("demo-code")
-def demo_code(role: Annotated[str, typer.Argument(help="officer, supervisor or admin")] = "officer") -> None:
+def demo_code(role: Annotated[str, typer.Argument(help="officer, supervisor, admin or customer_service")] = "officer") -> None:
     """Print the current authentication code of a demo staff account (development only)."""
     import pyotp
 
@@ -105,7 +118,7 @@ def demo_code(role: Annotated[str, typer.Argument(help="officer, supervisor or a
         raise typer.BadParameter("demo accounts are only for development (CASELINE_ENV=dev)")
     account = next((a for a in ALL_DEMO_ACCOUNTS if a.role == role and a.totp_secret), None)
     if account is None:
-        raise typer.BadParameter("choose officer, supervisor or admin")
+        raise typer.BadParameter("choose officer, supervisor, admin or customer_service")
     typer.echo(pyotp.TOTP(account.totp_secret).now())
 
 
@@ -319,6 +332,7 @@ def dev() -> None:
             [devserver.temporal_cli_path(), *devserver.dev_server_args(
                 db_filename=str(data / "temporal.db"), port=int(temporal_port), ui_port=settings.temporal_ui_port,
                 ip=temporal_host if temporal_host != "localhost" else "127.0.0.1",
+                ui_codec_endpoint=f"{settings.base_url.rstrip('/')}/codec",
             )],
             logs / "temporal.log",
             env,

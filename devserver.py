@@ -14,6 +14,10 @@ from pathlib import Path
 from workflows.search_attributes import CLI_TYPES
 
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+# After this many workflow tasks in a row fail (a bug, a non-determinism error), the server sets the
+# TemporalReportedProblems search attribute, so `TemporalReportedProblems IS NOT NULL` lists the
+# broken workflows in the Web UI and the visibility API.
+DYNAMIC_CONFIG = ("system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute=3",)
 
 
 def _beside_interpreter(name: str) -> str:
@@ -59,4 +63,6 @@ def extra_dev_server_args() -> list[str]:
         args += ["--sqlite-pragma", pragma]
     for name, kind in CLI_TYPES.items():
         args += ["--search-attribute", f"{name}={kind}"]
+    for value in DYNAMIC_CONFIG:
+        args += ["--dynamic-config-value", value]
     return args

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workflows.codec import DEV_PAYLOAD_KEYS, parse_keys
+
 PROJECT_ROOT = Path(__file__).resolve().parent
 DEV_SECRET = "dev-only-secret-change-me-dev-only-secret"
 
@@ -27,6 +29,8 @@ class Settings(BaseSettings):
         default="", validation_alias=AliasChoices("DATABASE_URL", "CASELINE_DATABASE_URL")
     )
     secret_key: str = DEV_SECRET
+    # Keys of the Temporal payload codec (workflows.codec): "id:base64-32-bytes,...", the first encrypts.
+    payload_keys: str = DEV_PAYLOAD_KEYS
     base_url: str = "http://localhost:8000"
 
     web_host: str = "127.0.0.1"
@@ -73,6 +77,9 @@ class Settings(BaseSettings):
             raise ValueError("CASELINE_DOCUMENT_STORE=s3 needs CASELINE_S3_BUCKET")
         if self.env in ("staging", "production") and (self.secret_key == DEV_SECRET or len(self.secret_key) < 32):
             raise ValueError("CASELINE_SECRET_KEY must be set to a random value of 32+ characters outside dev")
+        parse_keys(self.payload_keys)  # a malformed key setting stops the start, with what is wrong
+        if self.env in ("staging", "production") and DEV_PAYLOAD_KEYS.split(":", 1)[1] in self.payload_keys:
+            raise ValueError("CASELINE_PAYLOAD_KEYS must hold keys of your own outside dev (caseline new-payload-key)")
         return self
 
     @property

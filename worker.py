@@ -65,7 +65,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
 
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    client = await connect(settings.temporal_address, settings.temporal_namespace, payload_keys=settings.payload_keys)
     with ThreadPoolExecutor(max_workers=20, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, executor)
         try:

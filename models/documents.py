@@ -216,6 +216,7 @@ def store_upload(
     draft_id: str | None = None,
     evidence_item: str | None = None,
     evidence_request_id: int | None = None,
+    message_id: int | None = None,
 ) -> Document:
     """Check an upload, keep its bytes and add its ``Document`` row (flushed, not committed).
 
@@ -238,6 +239,7 @@ def store_upload(
         kind=kind,
         evidence_item=evidence_item,
         evidence_request_id=evidence_request_id,
+        message_id=message_id,
         display_name=safe_display_name(raw_name, content_type),
         content_type=content_type,
         size=len(data),
@@ -263,7 +265,8 @@ def is_document_id(value: object) -> bool:
 
 def visible_document(session: Session, document_id: str, user: User) -> Document | None:
     """The document when ``user`` may see it: who uploaded it, the applicant of the case it is
-    attached to and their representative, and staff who adjudicate for a case's documents.
+    attached to and their representative, staff who adjudicate for a case's documents, and staff
+    who answer messages for a message's attachments.
     ``None`` for anything else (unknown, malformed or someone else's: callers answer all three
     the same way)."""
     if not is_document_id(document_id):
@@ -275,7 +278,7 @@ def visible_document(session: Session, document_id: str, user: User) -> Document
         return document
     if document.receipt_number is None:
         return None  # on a draft: only its uploader
-    if Role(user.role).adjudicates:
+    if Role(user.role).adjudicates or (document.kind == "message" and Role(user.role).answers_messages):
         return document
     filing = session.get(Filing, document.receipt_number)
     if filing is not None and user.id in (filing.applicant_id, filing.representative_id):

@@ -21,10 +21,16 @@ class Role(StrEnum):
     OFFICER = "officer"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+    CUSTOMER_SERVICE = "customer_service"
 
     @property
     def is_staff(self) -> bool:
-        return self in (Role.OFFICER, Role.SUPERVISOR, Role.ADMIN)
+        return self in (Role.OFFICER, Role.SUPERVISOR, Role.ADMIN, Role.CUSTOMER_SERVICE)
+
+    @property
+    def answers_messages(self) -> bool:
+        """Staff who work the secure-message inbox."""
+        return self in (Role.OFFICER, Role.SUPERVISOR, Role.CUSTOMER_SERVICE)
 
     @property
     def adjudicates(self) -> bool:

@@ -464,6 +464,7 @@ class Document(SQLModel, table=True):
     kind: str = Field(default="evidence", max_length=20)  # evidence | rfe_response | notice | message
     evidence_item: str | None = Field(default=None, max_length=60)
     evidence_request_id: int | None = Field(default=None, foreign_key="evidence_request.id")
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)  # a message's attachment
     display_name: str = Field(max_length=120)  # shown only, never used as a path
     content_type: str = Field(max_length=40)
     size: int
@@ -525,11 +526,56 @@ class RateLimitWindow(SQLModel, table=True):
     count: int = Field(default=0)
 
 
+# --- secure messages --------------------------------------------------------------------------
+
+
+class MessageThread(SQLModel, table=True):
+    """A conversation about one case between its applicant (or representative) and staff. The
+    thread's state (assignment, open or closed, whose turn) changes; its messages never do."""
+
+    __tablename__ = "message_thread"
+    __table_args__ = (sa.Index("ix_message_thread_inbox", "status", "assigned_to_id", "last_message_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_number: str = Field(foreign_key="filing.receipt_number", max_length=13, index=True)
+    topic: str = Field(max_length=30)
+    subject: str = Field(max_length=120)
+    started_by_id: int = Field(foreign_key="app_user.id")
+    assigned_to_id: int | None = Field(default=None, foreign_key="app_user.id")
+    status: str = Field(default="open", max_length=10)  # open | closed
+    awaiting: str = Field(default="staff", max_length=10)  # staff | public: who is to answer
+    created_at: datetime = ts(default_factory=utcnow)
+    last_message_at: datetime = ts(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    """One message in a thread: written once, never edited or deleted (database triggers refuse
+    both, see migration 0006), and part of the case's record."""
+
+    __tablename__ = "message"
+    id: int | None = Field(default=None, primary_key=True)
+    thread_id: int = Field(foreign_key="message_thread.id", index=True)
+    author_id: int = Field(foreign_key="app_user.id")
+    from_staff: bool = Field(default=False)
+    body: str = Field(sa_column=Column(sa.Text, nullable=False))
+    client_key: str = Field(max_length=64, unique=True)  # the form's one-time key: a double click sends once
+    sent_at: datetime = ts(default_factory=utcnow)
+
+
+class MessageRead(SQLModel, table=True):
+    """How far one person has read a thread: messages after ``last_read_message_id`` written by
+    someone else are unread for them."""
+
+    __tablename__ = "message_read"
+    user_id: int = Field(foreign_key="app_user.id", primary_key=True)
+    thread_id: int = Field(foreign_key="message_thread.id", primary_key=True)
+    last_read_message_id: int = Field(default=0)
+
+
 def age_in_days(since: datetime, now: datetime) -> int:
     return max((now - since).days, 0)
 
 
 __all__ = [
-    "AccountEvent", "AccountToken", "Appointment", "AppointmentDay", "AuditEvent", "Case", "CaseEvent", "CaseNote", "CasePublic", "Document", "EvidenceRequest", "Office", "DigestItem", "RateLimitWindow", "WatchedCase", "Draft", "Notice", "Payment", "RecoveryCode", "SandboxCharge", "SandboxIntent", "SignInThrottle", "Filing", "HumanTask", "OutboundEmail", "ReceiptCounter",
+    "AccountEvent", "AccountToken", "Appointment", "AppointmentDay", "AuditEvent", "Case", "CaseEvent", "CaseNote", "CasePublic", "Document", "EvidenceRequest", "Office", "DigestItem", "RateLimitWindow", "WatchedCase", "Draft", "Message", "MessageRead", "MessageThread", "Notice", "Payment", "RecoveryCode", "SandboxCharge", "SandboxIntent", "SignInThrottle", "Filing", "HumanTask", "OutboundEmail", "ReceiptCounter",
     "User", "UserCreate", "UserPublic", "WebSession", "age_in_days", "date", "utcnow",
 ]

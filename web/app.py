@@ -24,8 +24,8 @@ from web import security
 from web.deps import SecondFactorRequired, SignInRequired, TwoFactorSetupRequired, csrf_protect, required_assurance
 from web.filing import keep_starting_pending_work
 from web.routers import (
-    account, admin, cases, dev, documents, efile, notifications, officer, portfolio, processing, public, registration,
-    status, workspace,
+    account, admin, cases, codec, dev, documents, efile, messages, notifications, officer, portfolio, processing,
+    public, registration, status, workspace,
 )
 from web.routers import security as security_pages
 from web.temporal import LazyTemporalClient
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         openapi_url="/api/openapi.json",
     )
     app.state.settings = settings
-    app.state.temporal = LazyTemporalClient(settings.temporal_address, settings.temporal_namespace)
+    app.state.temporal = LazyTemporalClient(settings.temporal_address, settings.temporal_namespace, settings.payload_keys)
     if temporal_client is not None:
         app.state.temporal.set(temporal_client)
     app.dependency_overrides[get_settings] = lambda: settings
@@ -184,6 +184,8 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(portfolio.router)
     app.include_router(processing.router)
     app.include_router(notifications.router)
+    app.include_router(messages.router)
+    app.include_router(codec.router)
     if settings.is_dev:
         app.include_router(dev.router)
     return app

@@ -110,10 +110,37 @@ async def start_pending_filings(client: Client, *, settings: Settings, older_tha
     return len(pending)
 
 
+def purge_rate_limit_windows(settings: Settings) -> int:
+    """Delete the rate-limit rows whose window has ended (a client seen once would otherwise keep
+    its row for good); returns how many."""
+    from models.ratelimit import purge_expired
+    from web.routers.messages import MESSAGE_WINDOW, RATE_PURPOSE
+    from web.routers.status import LOOKUP_WINDOW, THROTTLE_PURPOSE
+
+    with session_scope(settings.database_url) as db:
+        return sum(
+            purge_expired(db, purpose=purpose, window=window)
+            for purpose, window in ((THROTTLE_PURPOSE, LOOKUP_WINDOW), (RATE_PURPOSE, MESSAGE_WINDOW))
+        )
+
+
+PURGE_EVERY_ROUNDS = 20  # rate-limit rows are purged every 20 rounds (5 minutes at the usual 15 s)
+
+
 async def keep_starting_pending_work(app_state, settings: Settings, every: float = 15.0) -> None:
-    """Start what was saved while Temporal was unreachable: case workflows and account mail."""
+    """Start what was saved while Temporal was unreachable: case workflows and account mail; and
+    now and then purge the rate-limit windows that have ended."""
+    rounds = 0
     while True:
         await asyncio.sleep(every)
+        rounds += 1
+        if rounds % PURGE_EVERY_ROUNDS == 0:
+            try:
+                purged = await asyncio.to_thread(purge_rate_limit_windows, settings)
+                if purged:
+                    log.info("purged %d ended rate-limit windows", purged)
+            except Exception:
+                log.warning("could not purge rate-limit windows", exc_info=True)
         try:
             client = await app_state.temporal.get()
             await start_pending_filings(client, settings=settings, older_than=timedelta(seconds=10))

@@ -7,6 +7,7 @@ import logging
 import secrets
 from datetime import timedelta
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
@@ -21,19 +22,28 @@ from workflows.email import EmailWorkflow
 
 log = logging.getLogger("caseline.mail")
 ACCOUNT_KEY_PREFIX = "account:"
+MESSAGE_KEY_PREFIX = "message:"  # announcements of secure messages (models.messaging.message_email_key)
+# Outbox rows the web writes and starts delivering itself (the worker's projection sends the rest).
+WEB_KEY_PREFIXES = (ACCOUNT_KEY_PREFIX, MESSAGE_KEY_PREFIX)
 
 
 def queue_account_email(
-    db: Session, *, to: str, language: str, subject: str, template: str, context: dict, settings: Settings
+    db: Session, *, to: str, language: str, subject: str, template: str, context: dict, settings: Settings,
+    key: str | None = None, receipt_number: str | None = None, subject_args: dict | None = None,
 ) -> OutboundEmail:
-    """Add an outbox row (committed by the caller). ``subject`` is a msgid; ``template`` is under emails/."""
+    """Add an outbox row (committed by the caller). ``subject`` is a msgid (filled in with
+    ``subject_args``); ``template`` is under emails/; ``key`` (one of ``WEB_KEY_PREFIXES``) when
+    the mail must exist once only, else a new account key."""
+    if key is not None and not key.startswith(WEB_KEY_PREFIXES):
+        raise ValueError("a web outbox key starts with one of WEB_KEY_PREFIXES")
     language = i18n.normalize_language(language)
     body = env.get_template(f"emails/{template}").render(lang=language, base_url=settings.base_url.rstrip("/"), **context)
     row = OutboundEmail(
-        idempotency_key=f"{ACCOUNT_KEY_PREFIX}{template}:{secrets.token_hex(12)}",
+        idempotency_key=key or f"{ACCOUNT_KEY_PREFIX}{template}:{secrets.token_hex(12)}",
+        receipt_number=receipt_number,
         to_address=to,
         language=language,
-        subject=i18n.gettext(language, subject),
+        subject=i18n.gettext(language, subject, **(subject_args or {})),
         body_text=body,
     )
     db.add(row)
@@ -69,7 +79,7 @@ async def dispatch_pending(client: Client, *, settings: Settings, older_than: ti
     with session_scope(settings.database_url) as db:
         ids = db.exec(
             select(OutboundEmail.id).where(
-                col(OutboundEmail.idempotency_key).startswith(ACCOUNT_KEY_PREFIX),
+                sa.or_(*(col(OutboundEmail.idempotency_key).startswith(p) for p in WEB_KEY_PREFIXES)),
                 OutboundEmail.status == "pending",
                 OutboundEmail.created_at <= cutoff,
                 OutboundEmail.created_at >= cutoff - timedelta(days=1),

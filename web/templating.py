@@ -8,7 +8,11 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 import i18n
-from models.domain import STAGE_LABELS, Stage, StatusCode
+from sqlmodel import Session
+
+from models.db import get_engine
+from models.domain import STAGE_LABELS, Role, Stage, StatusCode
+from models.messaging import unread_total
 from models.forms import FORMS, evidence_label
 from models.notices import NOTICE_TITLES, NoticeKind
 from models.payments import format_amount
@@ -64,6 +68,14 @@ env.globals.update(
 env.filters.update(date=format_date, datetime=format_datetime, money=format_money)
 
 
+def _unread_messages(settings, user) -> int:
+    """The navigation's count of unread secure messages (0 for accounts without messages)."""
+    if Role(user.role) == Role.ADMIN:
+        return 0
+    with Session(get_engine(settings.database_url)) as db:
+        return unread_total(db, user)
+
+
 def is_htmx_fragment(request: Request) -> bool:
     """An htmx request that swaps part of a page. Boosted navigation and htmx's history restore
     (the Back button after a swap) want the whole page."""
@@ -99,6 +111,8 @@ def render(
     if block and is_htmx_fragment(request):
         body = "".join(template.blocks[block](template.new_context(ctx)))
     else:
+        if ctx["user"] is not None:  # the navigation's count: whole pages only, not the 5-second fragments
+            ctx["unread_messages"] = _unread_messages(getattr(request.app.state, "settings", settings), ctx["user"])
         body = template.render(ctx)
     response = HTMLResponse(body, status_code=status_code, headers=headers)
     response.headers["Vary"] = "HX-Request, Cookie, Accept-Language"

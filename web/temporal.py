@@ -16,9 +16,10 @@ class TemporalUnavailable(HTTPException):
 
 
 class LazyTemporalClient:
-    def __init__(self, address: str, namespace: str) -> None:
+    def __init__(self, address: str, namespace: str, payload_keys: str) -> None:
         self._address = address
         self._namespace = namespace
+        self._payload_keys = payload_keys
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
@@ -31,7 +32,7 @@ class LazyTemporalClient:
         async with self._lock:
             if self._client is None:
                 try:
-                    self._client = await asyncio.wait_for(connect(self._address, self._namespace), timeout=10)
+                    self._client = await asyncio.wait_for(connect(self._address, self._namespace, payload_keys=self._payload_keys), timeout=10)
                 except Exception as exc:  # connection refused, DNS, timeout: tell the person, keep the data
                     raise TemporalUnavailable() from exc
             return self._client

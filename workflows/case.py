@@ -166,6 +166,22 @@ class CaseWorkflow:
             return Waiting.OFFICER, self._s.stage_entered_at + self._sla(stage)
         return Waiting.SYSTEM, None
 
+    def _describe(self, waiting: Waiting | None, until: datetime | None) -> None:
+        """The current details the Temporal Web UI shows (markdown, no personal data): the stage,
+        who the case waits for and until when (``_waiting_for``). Not a command: it adds nothing
+        to the history."""
+        lines = [
+            f"**Stage:** {self._stage.value} since {self._s.stage_entered_at:%Y-%m-%d %H:%M} UTC",
+            f"**Waiting for:** {waiting.value if waiting else 'nobody (closed)'}",
+        ]
+        if until is not None:
+            lines.append(f"**Until:** {until:%Y-%m-%d %H:%M} UTC" + (" (**overdue**)" if self._s.overdue else ""))
+        lines.append(f"**Office:** {self._s.office}")
+        lines.append(f"**Assigned officer:** {self._s.assigned if self._s.assigned is not None else 'none'}")
+        if self._s.expedite:
+            lines.append(f"**Expedite:** {self._s.expedite}")
+        workflow.set_current_details("  \n".join(lines))
+
     # --- run -----------------------------------------------------------------------------
 
     @workflow.run
@@ -173,6 +189,7 @@ class CaseWorkflow:
         workflow.upsert_search_attributes(
             [sa.RECEIPT_NUMBER.value_set(inp.receipt_number), sa.FORM_TYPE.value_set(inp.form_type)]
         )
+        self._describe(*self._waiting_for())
         for email_id in (inp.resume.pending_mail if inp.resume else []):
             self._send_mail(email_id)  # mail the previous run had not delivered yet
         if inp.resume is None:
@@ -462,6 +479,7 @@ class CaseWorkflow:
                 else sa.ASSIGNED_OFFICER.value_unset(),
             ]
         )
+        self._describe(waiting, due_at)
         result = await workflow.execute_activity_method(
             CaseActivities.record_transition,
             TransitionInput(

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
+from functools import lru_cache
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
 from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
+from workflows.codec import DEV_PAYLOAD_KEYS, EncryptionCodec
 from workflows.types import CaseInput
 
-DATA_CONVERTER: DataConverter = pydantic_data_converter
+
+@lru_cache(maxsize=8)
+def data_converter(payload_keys: str) -> DataConverter:
+    """Pydantic payloads, encrypted by the codec (``workflows.codec``), with failure messages and
+    stack traces moved into the encrypted attributes. Every client uses it, or none can read the
+    others' payloads."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(payload_keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
-async def connect(address: str, namespace: str = "default") -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=DATA_CONVERTER)
+# The development key's converter (tests and the replayer; deployments pass their keys to connect).
+DATA_CONVERTER: DataConverter = data_converter(DEV_PAYLOAD_KEYS)
+
+
+async def connect(address: str, namespace: str = "default", *, payload_keys: str = DEV_PAYLOAD_KEYS) -> Client:
+    return await Client.connect(address, namespace=namespace, data_converter=data_converter(payload_keys))
 
 
 async def start_case(client: Client, inp: CaseInput, *, task_queue: str) -> WorkflowHandle:
@@ -39,4 +56,4 @@ async def start_case(client: Client, inp: CaseInput, *, task_queue: str) -> Work
     )
 
 
-__all__ = ["DATA_CONVERTER", "connect", "start_case"]
+__all__ = ["DATA_CONVERTER", "connect", "data_converter", "start_case"]

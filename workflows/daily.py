@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +39,24 @@ JOB_TIMEOUT = timedelta(minutes=30)
 JOB_HEARTBEAT = timedelta(minutes=2)
 JOB_DEADLINE = timedelta(hours=12)  # then the run fails; tomorrow's run does what is left
 JOB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_interval=timedelta(minutes=5))
+
+
+async def run_job(activity: Any, arg: Any) -> Any:
+    """Run the daily job's own activity (a sweep, a collection) with the timeouts and retries
+    every daily job shares."""
+    return await workflow.execute_activity_method(
+        activity,
+        arg,
+        start_to_close_timeout=JOB_TIMEOUT,
+        heartbeat_timeout=JOB_HEARTBEAT,
+        schedule_to_close_timeout=JOB_DEADLINE,
+        retry_policy=JOB_RETRY,
+    )
+
+
+def with_deliveries(totals: Any, delivered: int, undelivered: int) -> Any:
+    """``totals`` (a daily job's result dataclass) with these deliveries added to its counts."""
+    return replace(totals, delivered=totals.delivered + delivered, undelivered=totals.undelivered + undelivered)
 
 
 async def deliver_all(

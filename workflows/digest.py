@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.digest import DigestActivities, DigestInput
     from models.case_digest import BATCH_SIZE
 
-from workflows.daily import JOB_DEADLINE, JOB_HEARTBEAT, JOB_RETRY, JOB_TIMEOUT, daily_schedule, deliver_all, ensure_schedule
+from workflows.daily import daily_schedule, deliver_all, ensure_schedule, run_job, with_deliveries
 
 SCHEDULE_ID = "caseline-case-digest"
 SCHEDULE_HOUR = 7
@@ -47,25 +47,19 @@ class CaseDigestWorkflow:
     async def run(self, inp: CaseDigestInput) -> CaseDigestResult:
         totals = inp.totals or CaseDigestResult()
         if inp.email_ids is None:
-            collected = await workflow.execute_activity_method(
-                DigestActivities.collect_case_digests,
-                DigestInput(now=workflow.now(), batch_size=inp.batch_size),
-                start_to_close_timeout=JOB_TIMEOUT,
-                heartbeat_timeout=JOB_HEARTBEAT,
-                schedule_to_close_timeout=JOB_DEADLINE,
-                retry_policy=JOB_RETRY,
-            )
+            job_input = DigestInput(now=workflow.now(), batch_size=inp.batch_size)
+            collected = await run_job(DigestActivities.collect_case_digests, job_input)
             totals = replace(totals, queued=collected.queued, items=collected.items, dropped=collected.dropped)
             pending = list(collected.email_ids)
         else:
             pending = list(inp.email_ids)
 
         def continue_with(left: list[int], delivered: int, undelivered: int) -> CaseDigestInput:
-            so_far = replace(totals, delivered=totals.delivered + delivered, undelivered=totals.undelivered + undelivered)
+            so_far = with_deliveries(totals, delivered, undelivered)
             return CaseDigestInput(batch_size=inp.batch_size, email_ids=left, totals=so_far)
 
         delivered, undelivered = await deliver_all(pending, what="a case digest", continue_with=continue_with)
-        return replace(totals, delivered=totals.delivered + delivered, undelivered=totals.undelivered + undelivered)
+        return with_deliveries(totals, delivered, undelivered)
 
 
 def case_digest_schedule(*, task_queue: str) -> Schedule:

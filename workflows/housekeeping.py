@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.housekeeping import HousekeepingActivities, SweepInput
     from models.drafts import BATCH_SIZE
 
-from workflows.daily import JOB_DEADLINE, JOB_HEARTBEAT, JOB_RETRY, JOB_TIMEOUT, daily_schedule, deliver_all, ensure_schedule
+from workflows.daily import daily_schedule, deliver_all, ensure_schedule, run_job, with_deliveries
 
 SCHEDULE_ID = "caseline-draft-housekeeping"
 SCHEDULE_HOUR = 6
@@ -48,25 +48,19 @@ class DraftHousekeepingWorkflow:
     async def run(self, inp: HousekeepingInput) -> HousekeepingResult:
         totals = inp.totals or HousekeepingResult()
         if inp.email_ids is None:
-            sweep = await workflow.execute_activity_method(
-                HousekeepingActivities.sweep_drafts,
-                SweepInput(now=workflow.now(), batch_size=inp.batch_size),
-                start_to_close_timeout=JOB_TIMEOUT,
-                heartbeat_timeout=JOB_HEARTBEAT,
-                schedule_to_close_timeout=JOB_DEADLINE,
-                retry_policy=JOB_RETRY,
-            )
+            job_input = SweepInput(now=workflow.now(), batch_size=inp.batch_size)
+            sweep = await run_job(HousekeepingActivities.sweep_drafts, job_input)
             totals = replace(totals, queued=sweep.queued, deleted=sweep.deleted, kept_paid=sweep.kept_paid)
             pending = list(sweep.email_ids)
         else:
             pending = list(inp.email_ids)
 
         def continue_with(left: list[int], delivered: int, undelivered: int) -> HousekeepingInput:
-            so_far = replace(totals, delivered=totals.delivered + delivered, undelivered=totals.undelivered + undelivered)
+            so_far = with_deliveries(totals, delivered, undelivered)
             return HousekeepingInput(batch_size=inp.batch_size, email_ids=left, totals=so_far)
 
         delivered, undelivered = await deliver_all(pending, what="a draft expiry warning", continue_with=continue_with)
-        return replace(totals, delivered=totals.delivered + delivered, undelivered=totals.undelivered + undelivered)
+        return with_deliveries(totals, delivered, undelivered)
 
 
 def housekeeping_schedule(*, task_queue: str) -> Schedule:

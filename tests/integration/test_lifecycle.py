@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import select
+from temporalio.api.common.v1 import Payload
+from temporalio.api.history.v1 import History
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
 from mailsink import read_mailbox
@@ -22,7 +25,8 @@ from tests.helpers import case_input, file_i765, make_user, unique_office, wait_
 from worker import build_worker
 from workflows.case import CaseWorkflow
 from workflows.client import start_case
-from workflows.types import ClaimInput, DecideInput, RecordBiometricsInput
+from workflows.codec import ENCODING
+from workflows.types import ClaimInput, DecideInput, ExpediteRequestInput, RecordBiometricsInput
 
 BASE_URL = "http://caseline.test"
 REASON = "Pending asylum application confirmed."
@@ -156,6 +160,53 @@ async def test_a_case_from_filing_to_approval(filed: Filed) -> None:
     assert len({m.message_id for m in mails}) == 7
 
 
+def payloads_in(message) -> list[Payload]:
+    """Every Payload anywhere inside a protobuf message (a history and its events), except search
+    attributes: the server indexes those, so they stay readable (and hold no personal data)."""
+    found: list[Payload] = []
+    for descriptor, value in message.ListFields():
+        if descriptor.type != descriptor.TYPE_MESSAGE or descriptor.name == "search_attributes":
+            continue
+        is_map = descriptor.message_type.GetOptions().map_entry
+        items = value.values() if is_map else value if descriptor.is_repeated else [value]
+        for item in items:
+            if isinstance(item, Payload):
+                found.append(item)
+            elif hasattr(item, "ListFields"):
+                found.extend(payloads_in(item))
+    return found
+
+
+async def test_the_stored_history_holds_no_plain_personal_data(filed: Filed) -> None:
+    """What people type travels in update payloads (an expedite reason, a decision's explanation);
+    what the server stores is encrypted, and only a client with the key reads it back."""
+    personal = ("Thị Ngọc Nguyễn-Müller", "1990-04-27", "12 Oak Street, Columbus")
+    text = "Applicant {} (born {}) of {} asks for speed.".format(*personal)
+    receipt = filed.receipt
+    applicant = ExpediteRequestInput(actor_id=filed.applicant.id, actor_role="applicant", reason=text)
+    await filed.handle.execute_update(CaseWorkflow.request_expedite, applicant, id=f"{receipt}-exp")
+    await filed.record_biometrics()
+    await filed.handle.execute_update(CaseWorkflow.claim, filed.officer_action(ClaimInput), id=f"{receipt}-claim")
+    await filed.handle.execute_update(
+        CaseWorkflow.decide, filed.officer_action(DecideInput, decision="deny", reason=text, reason_code="ineligible"),
+        id=f"{receipt}-dec",
+    )
+    await filed.handle.result()
+
+    # The server's copy, read by a client without the codec: every payload is encrypted.
+    plain_client = Client(filed.client.service_client, namespace=filed.client.namespace)
+    history = await plain_client.get_workflow_handle(receipt).fetch_history()
+    raw = History(events=history.events).SerializeToString()
+    for value in personal:
+        assert value.encode() not in raw, value
+    payloads = payloads_in(History(events=history.events))
+    assert len(payloads) > 20
+    assert {p.metadata["encoding"] for p in payloads} == {ENCODING}
+    # With the key, the same history gives the text back: the check above can fail.
+    decoded = await filed.client.data_converter.payload_codec.decode(payloads)
+    assert sum(text.encode() in p.data for p in decoded) >= 2
+
+
 async def test_a_case_waiting_in_review_is_found_by_visibility(filed: Filed) -> None:
     await filed.record_biometrics()
     query = f'CaseStage="review" AND ReceiptNumber="{filed.receipt}" AND FormType="I-765"'
@@ -169,6 +220,14 @@ async def test_a_case_waiting_in_review_is_found_by_visibility(filed: Filed) -> 
     # The record was updated, not added to: the case is no longer listed under biometrics.
     stale = f'CaseStage="biometrics" AND ReceiptNumber="{filed.receipt}"'
     assert [wf.id async for wf in filed.client.list_workflows(stale)] == []
+    # What the Web UI shows of the case: its summary, and the current details in markdown.
+    description = await filed.handle.describe()
+    assert await description.static_summary() == f"I-765 · {filed.receipt}"
+    metadata = await filed.handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    details = metadata.current_details
+    assert "**Stage:** review since " in details and "**Waiting for:** officer" in details
+    assert "**Until:** " in details and "**Assigned officer:** none" in details
+    assert filed.applicant.full_name not in details
 
 
 @pytest.mark.parametrize("filed", ["es"], indirect=True)

@@ -127,6 +127,21 @@ def test_purge_deletes_only_ended_windows_of_its_purpose(database_url: str) -> N
     assert keys == ["other:1.1.1.1", "status:2.2.2.2", "status_x:3.3.3.3"]
 
 
+def test_the_web_apps_periodic_purge_clears_ended_lookup_and_message_windows(database_url: str, tmp_path) -> None:
+    from settings import Settings
+    from web.filing import purge_rate_limit_windows
+
+    now = datetime.now(UTC)
+    hit_at(database_url, "status:1.1.1.1", now - timedelta(hours=2))
+    hit_at(database_url, "message:7", now - timedelta(hours=2))
+    hit_at(database_url, "status:2.2.2.2", now - timedelta(minutes=1))  # its window is still running
+    hit_at(database_url, "message:8", now - timedelta(minutes=30))
+    settings = Settings(env="test", database_url=database_url, data_dir=tmp_path)
+    assert purge_rate_limit_windows(settings) == 2
+    with session_scope(database_url) as session:
+        assert sorted(session.exec(select(RateLimitWindow.key)).all()) == ["message:8", "status:2.2.2.2"]
+
+
 @pytest.mark.parametrize(
     ("host", "key"),
     [

@@ -334,6 +334,10 @@ def test_request_evidence_refuses_a_bad_form(client, settings, ids, temporal):
     assert temporal.calls == []
 
 
+# One date for the form and the expected update: the list is built when the module is collected, and a
+# run that crosses midnight in New York must not compare two different days.
+EXTENDED_TO = in_days(100)
+
 OFFICER_ACTIONS = [
     # action, case set-up, form, the update's name, its argument given who acts
     ("biometrics", dict(stage=Stage.BIOMETRICS, appointment="biometrics"), {"outcome": "no_show"},
@@ -344,8 +348,8 @@ OFFICER_ACTIONS = [
      "record_interview", lambda who: RecordInterviewInput(**who, outcome="failed")),
     ("oath", dict(stage=Stage.POST_DECISION, form="N-400", appointment="oath"), {"outcome": "taken"},
      "record_oath", lambda who: RecordOathInput(**who, outcome="taken")),
-    ("extend-evidence", dict(stage=Stage.EVIDENCE_REQUESTED, assigned="officer", rfe=True), {"due_date": in_days(100)},
-     "extend_evidence_due_date", lambda who: ExtendEvidenceInput(**who, due_at=end_of_day_eastern(in_days(100)))),
+    ("extend-evidence", dict(stage=Stage.EVIDENCE_REQUESTED, assigned="officer", rfe=True), {"due_date": EXTENDED_TO},
+     "extend_evidence_due_date", lambda who: ExtendEvidenceInput(**who, due_at=end_of_day_eastern(EXTENDED_TO))),
 ]
 
 

@@ -37,6 +37,8 @@ router = APIRouter()
 def _home_for(role: str) -> str:
     if Role(role) == Role.ADMIN:
         return "/admin/offices"
+    if Role(role) == Role.CUSTOMER_SERVICE:
+        return "/inbox"
     return "/officer" if Role(role).adjudicates else "/account"
 
 
@@ -214,8 +216,8 @@ def sign_out(request: Request, db: SessionDep) -> Response:
 
 @router.get("/account")
 def dashboard(request: Request, user: CurrentUser, db: SessionDep) -> Response:
-    if Role(user.role).adjudicates:
-        return RedirectResponse("/officer", status_code=303)
+    if Role(user.role).is_staff:
+        return RedirectResponse(_home_for(user.role), status_code=303)
     return render(
         request,
         "account/dashboard.html",

@@ -14,8 +14,9 @@ from models.casefile import is_party
 from models.documents import UploadRejected, documents_for_case, store_upload
 from models.domain import BEFORE_DECISION, ReceiptNumberError, Role, Stage, normalize_receipt_number
 from models.forms import FORMS
-from models.queries import timeline_with_uploads
+from models.queries import UPLOAD_KINDS, timeline_with_uploads
 from models.scheduling import office_address
+from models.messaging import threads_for_party
 from models.notices import appointment_when, notices_for_case
 from models.tables import Case, Filing, Office, Payment, User
 from web.actions import new_action_id, run_update
@@ -35,8 +36,8 @@ router = APIRouter()
 MAX_RESPONSE_FILES = 10
 
 
-def visible_filing(db, receipt_number: str, user: User) -> Filing:
-    """The filing when this user may see it; anything else is a 404, never a 403."""
+def filing_or_404(db, receipt_number: str) -> Filing:
+    """The filing with this receipt number (typed in any usual way), else a 404."""
     try:
         receipt_number = normalize_receipt_number(receipt_number)
     except ReceiptNumberError:
@@ -44,6 +45,12 @@ def visible_filing(db, receipt_number: str, user: User) -> Filing:
     filing = db.get(Filing, receipt_number)
     if filing is None:
         raise HTTPException(status_code=404)
+    return filing
+
+
+def visible_filing(db, receipt_number: str, user: User) -> Filing:
+    """The filing when this user may see it; anything else is a 404, never a 403."""
+    filing = filing_or_404(db, receipt_number)
     if not is_party(filing, user) and not Role(user.role).adjudicates:
         raise HTTPException(status_code=404)
     return filing
@@ -83,7 +90,9 @@ def _page(
                 appointment and appointment.kind not in casefile.rescheduled_kinds(db, receipt_number=filing.receipt_number)
             ),
             "rfe": casefile.open_evidence_request(db, receipt_number=filing.receipt_number),
-            "documents": [d for d in documents_for_case(db, filing.receipt_number) if d.kind != "notice"],
+            "documents": [d for d in documents_for_case(db, filing.receipt_number) if d.kind not in ("notice", "message")],
+            "threads": threads_for_party(db, request.state.user, receipt_number=filing.receipt_number)
+            if is_party(filing, request.state.user) else [],
             "notices": notices_for_case(db, filing.receipt_number),
             "payment": db.get(Payment, filing.payment_id) if filing.payment_id else None,
             "is_party": is_party(filing, request.state.user),
@@ -210,7 +219,7 @@ async def upload_document(
         errors["upload"] = N_("This case no longer takes new documents.")
     elif item != "other" and (spec is None or spec.evidence_item(item) is None):
         errors["item"] = N_("Select which document this is")
-    elif len(documents_for_case(db, filing.receipt_number)) >= MAX_CASE_DOCUMENTS:
+    elif sum(d.kind in UPLOAD_KINDS for d in documents_for_case(db, filing.receipt_number)) >= MAX_CASE_DOCUMENTS:
         errors["file"] = N_("This case has the most documents it can take. Write to us instead.")
     if not errors:
         upload = form.get("file")

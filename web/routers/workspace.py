@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from i18n import N_
 from models import casefile
+from models.messaging import threads_for_case
 from models.documents import documents_for_case
 from models.domain import REASON_CODES, Decision, Role, Stage
 from models.forms import FEE_WAIVER_REASONS, FORMS
@@ -240,7 +241,8 @@ def _workspace(
             "appointment": casefile.current_appointment(db, receipt_number=filing.receipt_number),
             "appointments": casefile.appointments(db, receipt_number=filing.receipt_number),
             "evidence_requests": casefile.evidence_requests(db, receipt_number=filing.receipt_number),
-            "documents": documents_for_case(db, filing.receipt_number),
+            "documents": [d for d in documents_for_case(db, filing.receipt_number) if d.kind != "message"],
+            "threads": threads_for_case(db, officer, filing.receipt_number),
             "payment": db.get(Payment, filing.payment_id) if filing.payment_id else None,
             "waiver_reason_label": dict(FEE_WAIVER_REASONS).get(filing.waiver_reason),
             "representative_name": casefile.user_name(db, filing.representative_id) if filing.representative_id else None,
