@@ -57,7 +57,11 @@ ALL_DEMO_ACCOUNTS = (*DEMO_ACCOUNTS, DEMO_ADMIN, DEMO_REPRESENTATIVE, DEMO_SERVI
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """Every log line of the process as JSON (or readable, CASELINE_LOG_FORMAT=console): observability.py."""
+    from observability import configure_logging
+
+    settings = get_settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
 
 
 @app.command()
@@ -166,13 +170,16 @@ def web(
     import uvicorn
 
     settings = get_settings()
+    _logging()
     uvicorn.run(
         "web.app:create_app",
         factory=True,
         host=host or settings.web_host,
         port=port or settings.web_port,
         proxy_headers=True,
-        log_level="info",
+        # uvicorn's own logging config would give its loggers handlers of their own: with None they
+        # go through the root handler _logging() installed, as JSON lines like the rest, at its level.
+        log_config=None,
     )
 
 

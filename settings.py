@@ -69,6 +69,18 @@ class Settings(BaseSettings):
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
 
+    # Operations (observability.py): JSON log lines (console = readable, for developers) and
+    # Prometheus metrics. The worker serves its metrics on worker_metrics_port and the Temporal SDK's
+    # on temporal_metrics_port (0 turns either off), both on metrics_host; the web app on /metrics,
+    # which needs "Authorization: Bearer <metrics_token>" when a token is set and, outside dev and
+    # test, answers 404 without one.
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+    metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = 9464
+    temporal_metrics_port: int = 9465
+    metrics_token: str = ""
+
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         if not self.database_url:

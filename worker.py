@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from wsgiref.simple_server import WSGIServer
 
+import prometheus_client
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -15,6 +19,7 @@ from activities.digest import DigestActivities
 from activities.housekeeping import HousekeepingActivities
 from activities.mail import MailActivities
 from models.s3store import store_from_settings
+from observability import ObservabilityInterceptor, configure_logging
 from settings import Settings, get_settings
 from workflows.case import CaseWorkflow
 from workflows.email import EmailWorkflow
@@ -60,12 +65,56 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         ],
         activity_executor=executor,
         max_concurrent_activities=20,
+        interceptors=[ObservabilityInterceptor()],
     )
+
+
+def temporal_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime that serves the SDK's own metrics (``temporal_*``: polls, task latencies,
+    slots, activity and workflow outcomes) for Prometheus, or None when the port is 0."""
+    if not settings.temporal_metrics_port:
+        return None
+    address = f"{settings.metrics_host}:{settings.temporal_metrics_port}"
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except ValueError:  # the port is taken: cases go on, without these metrics
+        log.error("cannot serve the Temporal SDK metrics on %s", address, exc_info=True)
+        return None
+
+
+def start_metrics_server(settings: Settings) -> tuple[WSGIServer, threading.Thread] | None:
+    """Serve Caseline's metrics (prometheus_client's default registry: mail sent and failed,
+    activity failures) on the worker's metrics port; None when the port is 0. Returns the
+    (server, thread) pair: ``server.shutdown()`` stops it."""
+    if not settings.worker_metrics_port:
+        return None
+    try:
+        return prometheus_client.start_http_server(settings.worker_metrics_port, addr=settings.metrics_host)
+    except OSError:  # the port is taken: cases go on, without these metrics
+        log.error("cannot serve the worker metrics on %s:%s", settings.metrics_host, settings.worker_metrics_port,
+                  exc_info=True)
+        return None
 
 
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
-    client = await connect(settings.temporal_address, settings.temporal_namespace, payload_keys=settings.payload_keys)
+    # Created once per process, here and not in build_worker (the tests build many workers).
+    runtime = temporal_runtime(settings)
+    metrics = start_metrics_server(settings)
+    if runtime or metrics:
+        log.info("metrics on %s: worker port %s, Temporal SDK port %s", settings.metrics_host,
+                 settings.worker_metrics_port if metrics else "off", settings.temporal_metrics_port if runtime else "off")
+    try:
+        await _run(settings, runtime)
+    finally:
+        if metrics:
+            metrics[0].shutdown()
+            metrics[0].server_close()
+
+
+async def _run(settings: Settings, runtime: Runtime | None) -> None:
+    client = await connect(settings.temporal_address, settings.temporal_namespace, payload_keys=settings.payload_keys,
+                           runtime=runtime)
     with ThreadPoolExecutor(max_workers=20, thread_name_prefix="activity") as executor:
         worker = build_worker(client, settings, executor)
         try:
@@ -83,5 +132,5 @@ async def run_worker(settings: Settings | None = None) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(level=get_settings().log_level, fmt=get_settings().log_format)
     asyncio.run(run_worker())

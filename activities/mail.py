@@ -18,6 +18,7 @@ from temporalio import activity
 from models.db import session_scope
 from models.email_prefs import unsubscribe_url_in
 from models.tables import OutboundEmail, utcnow
+from observability import MAIL_FAILED, MAIL_SENT
 
 # Outbox keys of the mails that may carry an unsubscribe link (models.projection, models.case_digest).
 UNSUBSCRIBABLE_PREFIXES = ("status:", "digest:")
@@ -103,12 +104,14 @@ class MailActivities:
                 timeout=self._timeout,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
+            MAIL_FAILED.inc()
             with session_scope(self._database_url) as session:
                 failed = session.get(OutboundEmail, email_id)
                 if failed is not None:
                     failed.attempts += 1
                     failed.last_error = f"{type(exc).__name__}: {exc}"[:500]
             raise
+        MAIL_SENT.inc()  # once per message handed over: a retry that finds the row sent returns above
         with session_scope(self._database_url) as session:
             sent = session.get(OutboundEmail, email_id)
             if sent is not None:

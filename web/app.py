@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -19,13 +22,14 @@ from temporalio.client import Client
 
 import i18n
 from models.db import get_engine
+from observability import RECEIPT_NUMBER_RE, CasesCollector, bind_case, observe_request, route_template
 from settings import PROJECT_ROOT, Settings, get_settings
 from web import security
 from web.deps import SecondFactorRequired, SignInRequired, TwoFactorSetupRequired, csrf_protect, required_assurance
 from web.filing import keep_starting_pending_work
 from web.routers import (
     account, admin, cases, codec, dev, documents, efile, messages, notifications, officer, portfolio, processing,
-    public, registration, status, workspace,
+    public, registration, status, supervisor, workspace,
 )
 from web.routers import security as security_pages
 from web.temporal import LazyTemporalClient
@@ -61,6 +65,23 @@ def _choose_language(request: Request, user) -> str:
     return i18n.DEFAULT_LANGUAGE
 
 
+async def bind_case_to_logs(request: Request) -> None:
+    """A route about one case (a ``receipt_number`` path parameter) puts it on the request's log lines."""
+    receipt = request.path_params.get("receipt_number")
+    if isinstance(receipt, str) and RECEIPT_NUMBER_RE.match(receipt):
+        bind_case(receipt, workflow_id=receipt)  # the case's workflow id is its receipt number
+
+
+def metrics_allowed(request: Request, settings: Settings) -> int | None:
+    """None when the request may read /metrics, else the status to answer: with a token set, a
+    request without that bearer token gets 401; without one, only dev and test serve the metrics
+    (anything else gets 404, as if there were no such page)."""
+    if settings.metrics_token:
+        supplied = request.headers.get("authorization", "").encode()
+        return None if hmac.compare_digest(supplied, f"Bearer {settings.metrics_token}".encode()) else 401
+    return None if settings.is_dev else 404
+
+
 def create_app(settings: Settings | None = None, *, temporal_client: Client | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -77,7 +98,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app = FastAPI(
         title="Caseline",
         lifespan=lifespan,
-        dependencies=[Depends(csrf_protect)],
+        dependencies=[Depends(bind_case_to_logs), Depends(csrf_protect)],
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
@@ -126,6 +147,37 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
         if token and found is None and not getattr(request.state, "session_replaced", False):
             response.delete_cookie(security.SESSION_COOKIE, path="/")
         return response
+
+    @app.middleware("http")
+    async def measure_request(request: Request, call_next) -> Response:
+        """The outermost middleware: every request's latency, labelled with the route template the
+        router matched (``request.scope["route"]``, set in this same scope), never the raw path."""
+        started = time.perf_counter()
+        status = 500  # an exception that escapes becomes the 500 page
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            observe_request(request.method, route_template(request.scope), status, time.perf_counter() - started)
+
+    # caseline_cases for this app's database, on a registry of the app's own: tests make many apps.
+    cases_registry = CollectorRegistry()
+    cases_registry.register(CasesCollector(settings.database_url))
+
+    def _exposition() -> bytes:
+        return generate_latest(REGISTRY) + generate_latest(cases_registry)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics (text exposition): request latency, cases per stage, and the counters of
+        this process. No session and no CSRF token: a GET, read with a bearer token outside dev."""
+        refused = metrics_allowed(request, settings)
+        if refused == 401:
+            return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        if refused:
+            raise StarletteHTTPException(status_code=refused)
+        return Response(await run_in_threadpool(_exposition), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
@@ -186,6 +238,7 @@ def create_app(settings: Settings | None = None, *, temporal_client: Client | No
     app.include_router(notifications.router)
     app.include_router(messages.router)
     app.include_router(codec.router)
+    app.include_router(supervisor.router)
     if settings.is_dev:
         app.include_router(dev.router)
     return app

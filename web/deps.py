@@ -76,6 +76,15 @@ def adjudicator(user: CurrentUser) -> User:
 OfficerUser = Annotated[User, Depends(adjudicator)]
 
 
+def supervisor(user: CurrentUser) -> User:
+    if Role(user.role) != Role.SUPERVISOR:
+        raise HTTPException(status_code=403)
+    return user
+
+
+SupervisorUser = Annotated[User, Depends(supervisor)]
+
+
 def administrator(user: CurrentUser) -> User:
     """An admin signed in with two-step verification (``CurrentUser`` makes staff set it up)."""
     if Role(user.role) != Role.ADMIN:

@@ -9,6 +9,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import Runtime
 
 from workflows import search_attributes as sa
 from workflows.case import CaseWorkflow
@@ -32,8 +33,13 @@ def data_converter(payload_keys: str) -> DataConverter:
 DATA_CONVERTER: DataConverter = data_converter(DEV_PAYLOAD_KEYS)
 
 
-async def connect(address: str, namespace: str = "default", *, payload_keys: str = DEV_PAYLOAD_KEYS) -> Client:
-    return await Client.connect(address, namespace=namespace, data_converter=data_converter(payload_keys))
+async def connect(
+    address: str, namespace: str = "default", *, payload_keys: str = DEV_PAYLOAD_KEYS, runtime: Runtime | None = None
+) -> Client:
+    """``runtime``: a Temporal runtime of its own, e.g. the worker's, which serves the SDK's metrics."""
+    return await Client.connect(
+        address, namespace=namespace, data_converter=data_converter(payload_keys), runtime=runtime
+    )
 
 
 async def start_case(client: Client, inp: CaseInput, *, task_queue: str) -> WorkflowHandle:

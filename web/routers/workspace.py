@@ -9,6 +9,7 @@ here writes the case: the workflow's activities do.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -317,4 +318,20 @@ async def act(request: Request, receipt_number: str, action: str, officer: Offic
         db.expire_all()
         return _workspace(request, db, filing, officer, errors={"action": refusal}, values=values,
                           failed_action=action, status_code=422)
+    back = _return_to(form.get("return_to", ""))
+    if back:
+        joiner = "&" if "?" in back else "?"
+        return RedirectResponse(f"{back}{joiner}done={action}&case={filing.receipt_number}", status_code=303)
     return RedirectResponse(f"/officer/cases/{filing.receipt_number}?done={action}", status_code=303)
+
+
+_RETURN_TO = re.compile(r"^/supervisor(/stuck)?(\?[A-Za-z0-9_=&%.-]*)?$")
+
+
+def _return_to(raw: str) -> str | None:
+    """Where a row action on the supervisor's pages goes back to: only those pages, never elsewhere."""
+    if not _RETURN_TO.fullmatch(raw):
+        return None
+    path, _, query = raw.partition("?")
+    kept = "&".join(p for p in query.split("&") if p and not p.startswith(("done=", "case=")))
+    return f"{path}?{kept}" if kept else path
