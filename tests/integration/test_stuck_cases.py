@@ -251,7 +251,7 @@ async def test_an_activity_failing_again_and_again_is_listed_with_its_decoded_er
         # MAIL_RETRY (2 s, then 4 s): two failures, and attempt 3 scheduled, about 2 s after the first.
         raw = await wait_until(third_attempt, timeout=30, interval=0.25, what="deliver_email on its third attempt")
 
-        # What the server stores is ciphertext: the message is a placeholder, the text is encrypted.
+        # What the server stores is ciphertext: the message reads "Encoded failure" and the real text is encrypted.
         assert raw.last_failure.message == "Encoded failure"
         assert raw.last_failure.encoded_attributes.metadata["encoding"] == ENCODING
         assert b"Connect call failed" not in raw.last_failure.SerializeToString()
