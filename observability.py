@@ -34,12 +34,10 @@ from sqlalchemy.engine import Engine
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from models.db import get_engine
-from models.domain import Stage
+from models.domain import RECEIPT_RE, Stage
 from models.tables import Case
 
 log = logging.getLogger("caseline.observability")
-
-RECEIPT_NUMBER_RE = re.compile(r"^[A-Z]{3}[0-9]{10}$")
 
 # --- logs ------------------------------------------------------------------------------------------
 
@@ -87,7 +85,7 @@ def scrub_personal_data(_logger: Any, _method: str, event_dict: dict[str, Any]) 
 
 def receipt_number_of(workflow_id: str | None) -> str | None:
     """A case workflow's id is its receipt number; other workflows (mail, housekeeping) have none."""
-    return workflow_id if workflow_id and RECEIPT_NUMBER_RE.match(workflow_id) else None
+    return workflow_id if workflow_id and RECEIPT_RE.fullmatch(workflow_id) else None
 
 
 def add_temporal_context(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -205,16 +203,20 @@ def configure_logging(*, level: str | int = "INFO", fmt: Literal["json", "consol
     )
 
 
-def bind_case(receipt_number: str | None = None, *, workflow_id: str | None = None) -> None:
-    """Put the case on every following log line of this task or thread (structlog contextvars)."""
-    values: dict[str, str] = {}
+def case_fields(workflow_id: str | None) -> dict[str, str]:
+    """The log fields that name a case: its workflow id and, for a case workflow, the receipt number."""
+    fields: dict[str, str] = {}
     if workflow_id:
-        values["workflow_id"] = workflow_id
-    receipt = receipt_number or receipt_number_of(workflow_id)
-    if receipt:
-        values["receipt_number"] = receipt
-    if values:
-        structlog.contextvars.bind_contextvars(**values)
+        fields["workflow_id"] = workflow_id
+        receipt = receipt_number_of(workflow_id)
+        if receipt:
+            fields["receipt_number"] = receipt
+    return fields
+
+
+def bind_case(workflow_id: str) -> None:
+    """Put the case on every following log line of this task or thread (structlog contextvars)."""
+    structlog.contextvars.bind_contextvars(**case_fields(workflow_id))
 
 
 # --- metrics ---------------------------------------------------------------------------------------
@@ -297,12 +299,7 @@ _CANCELLED = (temporalio.exceptions.CancelledError,)
 class _ActivityInbound(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         info = temporalio.activity.info()
-        context: dict[str, Any] = {"activity_type": info.activity_type}
-        if info.workflow_id:
-            context["workflow_id"] = info.workflow_id
-        receipt = receipt_number_of(info.workflow_id)
-        if receipt:
-            context["receipt_number"] = receipt
+        context = {"activity_type": info.activity_type, **case_fields(info.workflow_id)}
         # Restored afterwards; a thread-pool activity sees them too (the worker copies the context).
         with structlog.contextvars.bound_contextvars(**context):
             try:
@@ -316,6 +313,6 @@ class _ActivityInbound(ActivityInboundInterceptor):
 
 __all__ = [
     "ACTIVITY_FAILURES", "HTTP_REQUEST_DURATION", "MAIL_FAILED", "MAIL_SENT", "CasesCollector",
-    "ObservabilityInterceptor", "add_temporal_context", "bind_case", "build_formatter", "configure_logging",
+    "ObservabilityInterceptor", "add_temporal_context", "bind_case", "build_formatter", "case_fields", "configure_logging",
     "observe_request", "receipt_number_of", "route_template", "scrub_personal_data",
 ]

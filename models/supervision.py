@@ -128,25 +128,32 @@ def _rows(db: Session, *conditions, order, limit: int) -> list[CaseRow]:
     ]
 
 
+def _count(db: Session, *conditions) -> int:
+    return db.exec(select(sa.func.count()).select_from(Case).where(*conditions)).one()
+
+
+# Open cases past their stage's service-level target.
+PAST_TARGET = (col(Case.overdue).is_(True), col(Case.stage) != Stage.CLOSED)
+# Cases whose system work failed for good, waiting for a supervisor's retry.
+BLOCKED = (col(Case.stage) == Stage.BLOCKED,)
+
+
 def past_target(db: Session, *, limit: int = ROW_LIMIT) -> list[CaseRow]:
-    """Open cases past their stage's service-level target, the longest overdue first."""
-    return _rows(db, col(Case.overdue).is_(True), col(Case.stage) != Stage.CLOSED,
-                 order=(col(Case.due_at).asc(), col(Case.receipt_number)), limit=limit)
+    """The cases past their target, the longest overdue first."""
+    return _rows(db, *PAST_TARGET, order=(col(Case.due_at).asc(), col(Case.receipt_number)), limit=limit)
 
 
 def count_past_target(db: Session) -> int:
-    return db.exec(select(sa.func.count()).select_from(Case)
-                   .where(col(Case.overdue).is_(True), col(Case.stage) != Stage.CLOSED)).one()
+    return _count(db, *PAST_TARGET)
 
 
 def blocked(db: Session, *, limit: int = ROW_LIMIT) -> list[CaseRow]:
-    """Cases whose system work failed for good, waiting for a supervisor's retry, the oldest first."""
-    return _rows(db, col(Case.stage) == Stage.BLOCKED,
-                 order=(col(Case.stage_entered_at).asc(), col(Case.receipt_number)), limit=limit)
+    """The blocked cases, the oldest first."""
+    return _rows(db, *BLOCKED, order=(col(Case.stage_entered_at).asc(), col(Case.receipt_number)), limit=limit)
 
 
 def count_blocked(db: Session) -> int:
-    return db.exec(select(sa.func.count()).select_from(Case).where(col(Case.stage) == Stage.BLOCKED)).one()
+    return _count(db, *BLOCKED)
 
 
 def waiting_longer_than(db: Session, *, days: int, now: datetime, limit: int = ROW_LIMIT) -> list[CaseRow]:

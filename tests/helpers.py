@@ -39,6 +39,11 @@ I765_ANSWERS = {
     "zip_code": "62701",
 }
 
+# The first bytes of files of each kind, enough for the upload checks that sniff the type.
+PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
+WINDOWS_EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 64
+
 _offices = (f"Z{a}{b}" for a, b in itertools.product(string.ascii_uppercase, repeat=2))
 
 

@@ -22,7 +22,8 @@ from temporalio.client import Client
 
 import i18n
 from models.db import get_engine
-from observability import RECEIPT_NUMBER_RE, CasesCollector, bind_case, observe_request, route_template
+from models.domain import RECEIPT_RE
+from observability import CasesCollector, bind_case, observe_request, route_template
 from settings import PROJECT_ROOT, Settings, get_settings
 from web import security
 from web.deps import SecondFactorRequired, SignInRequired, TwoFactorSetupRequired, csrf_protect, required_assurance
@@ -68,8 +69,8 @@ def _choose_language(request: Request, user) -> str:
 async def bind_case_to_logs(request: Request) -> None:
     """A route about one case (a ``receipt_number`` path parameter) puts it on the request's log lines."""
     receipt = request.path_params.get("receipt_number")
-    if isinstance(receipt, str) and RECEIPT_NUMBER_RE.match(receipt):
-        bind_case(receipt, workflow_id=receipt)  # the case's workflow id is its receipt number
+    if isinstance(receipt, str) and RECEIPT_RE.fullmatch(receipt):
+        bind_case(receipt)  # the case's workflow id is its receipt number
 
 
 def metrics_allowed(request: Request, settings: Settings) -> int | None:

@@ -105,6 +105,11 @@ class TemporalPicture:
     pollers: QueuePollers | None = None
     stage_since: dict[str, datetime] = field(default_factory=dict)  # StageEnteredAt of each running case
     stages: dict[str, str] = field(default_factory=dict)  # CaseStage of each running case
+    counted: int | None = None  # the running case workflows when they were counted, not listed
+
+    @property
+    def running_count(self) -> int:
+        return self.counted if self.counted is not None else len(self.running)
 
 
 def _time(stamp) -> datetime | None:
@@ -199,14 +204,19 @@ async def queue_pollers(client: Client, *, namespace: str, task_queue: str, now:
 
 
 async def look(client: Client, *, namespace: str, task_queue: str, now: datetime, min_attempts: int | None = None,
-               stale_after: timedelta = POLLER_STALE_AFTER) -> TemporalPicture:
+               stale_after: timedelta = POLLER_STALE_AFTER, list_running: bool = True) -> TemporalPicture:
     """Everything Temporal says about the cases. ``min_attempts=None`` skips the describe of every
-    running workflow (the dashboard's quick look); the stuck-case finder asks for it."""
+    running workflow; ``list_running=False`` only counts the running case workflows instead of
+    listing them (the dashboard's quick look). The stuck-case finder asks for both."""
     picture = TemporalPicture()
     try:
         picture.problems = await reported_problems(client, task_queue=task_queue)
         picture.pollers = await queue_pollers(client, namespace=namespace, task_queue=task_queue, now=now,
                                               stale_after=stale_after)
+        if not list_running:
+            counted = await _limited(client.count_workflows(_on(RUNNING_CASES_QUERY, task_queue)))
+            picture.counted = counted.count
+            return picture
         since, picture.stages, picture.running_capped = await running_cases(client, task_queue=task_queue)
         picture.running = set(since)
         picture.stage_since = {wid: at for wid, at in since.items() if at is not None}

@@ -19,6 +19,7 @@ from models.db import session_scope
 from models.tables import Filing
 from tests.e2e.browser import assert_accessible, expect_error_summary, follow, post, settled, sign_in, visit, wait_for
 from tests.e2e.conftest import LiveSystem, demo_account
+from tests.e2e.test_rfe import PDF_BYTES
 from tests.helpers import file_i765
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +28,6 @@ SUBJECT = "Our client's new address"
 QUESTION = "Maria moved to 12 Oak Street, Columbus, OH 43004.\nPlease update the case and confirm."
 ANSWER = "Thank you. We updated the mailing address on the case."
 PDF_NAME = "lease.pdf"
-PDF_BYTES = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 ANNOUNCEMENT = "New secure message about case {receipt}"
 
 

@@ -135,42 +135,39 @@ class Stack:
                 pass
 
 
-def _stack(client: Client, database_url: str, tmp_path: Path, smtp_port: int) -> Stack:
+@asynccontextmanager
+async def _stack(client: Client, database_url: str, tmp_path: Path, smtp_port: int) -> AsyncIterator[Stack]:
+    """A stack on its own task queue; every workflow it started is terminated afterwards."""
     settings = Settings(
         _env_file=None, env="test", data_dir=tmp_path, DATABASE_URL=database_url, base_url="http://caseline.test",
         smtp_host="127.0.0.1", smtp_port=smtp_port, temporal_task_queue=f"stuck-{uuid.uuid4()}",
     )
-    return Stack(client, settings, tmp_path)
+    built = Stack(client, settings, tmp_path)
+    try:
+        yield built
+    finally:
+        await built.terminate_all()
 
 
 @pytest.fixture
 async def stack(dev_server_env, sqlite_url: str, smtp_sink: tuple[int, Path], tmp_path: Path) -> AsyncIterator[Stack]:
     """SQLite, mail going to a real SMTP sink."""
-    built = _stack(dev_server_env.client, sqlite_url, tmp_path, smtp_sink[0])
-    try:
+    async with _stack(dev_server_env.client, sqlite_url, tmp_path, smtp_sink[0]) as built:
         yield built
-    finally:
-        await built.terminate_all()
 
 
 @pytest.fixture
 async def db_stack(dev_server_env, database_url: str, smtp_sink: tuple[int, Path], tmp_path: Path) -> AsyncIterator[Stack]:
     """The same on SQLite and on PostgreSQL."""
-    built = _stack(dev_server_env.client, database_url, tmp_path, smtp_sink[0])
-    try:
+    async with _stack(dev_server_env.client, database_url, tmp_path, smtp_sink[0]) as built:
         yield built
-    finally:
-        await built.terminate_all()
 
 
 @pytest.fixture
 async def mail_down_stack(dev_server_env, sqlite_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """SQLite, and an SMTP port nothing listens on: every delivery is refused."""
-    built = _stack(dev_server_env.client, sqlite_url, tmp_path, free_port())
-    try:
+    async with _stack(dev_server_env.client, sqlite_url, tmp_path, free_port()) as built:
         yield built
-    finally:
-        await built.terminate_all()
 
 
 # --- the supervisor's pages, through the real app ------------------------------------------
@@ -408,6 +405,9 @@ async def test_a_stopped_worker_is_reported_and_its_cases_stay_put(
         workers = section(html, "workers")
         assert f"No worker is polling the task queue {stack.queue}" in workers
         assert stack.client.identity in workers
+        # The dashboard counts the running case workflows of this queue (visibility's count, not a list).
+        dashboard = await _get(http, "/supervisor")
+        assert "No case moves until a worker starts: 1 running case is waiting." in dashboard
 
 
 # --- 4. the database and Temporal out of step -----------------------------------------------

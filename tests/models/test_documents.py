@@ -30,14 +30,11 @@ from models.documents import (
 from models.domain import Role
 from models.tables import Document, User, utcnow
 from settings import Settings
-from tests.helpers import file_i765
+from tests.helpers import PDF, PNG, WINDOWS_EXE, file_i765
 
-PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 32
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
 TIFF_LE = b"II*\x00\x08\x00\x00\x00" + b"\x00" * 32
 TIFF_BE = b"MM\x00*\x00\x00\x00\x08" + b"\x00" * 32
-WINDOWS_EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 64
 LINUX_ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 64
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 

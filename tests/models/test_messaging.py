@@ -60,11 +60,8 @@ from models.messaging import (
     waiting_since,
 )
 from models.tables import Document, Filing, Message, MessageRead, MessageThread, User, utcnow
-from tests.helpers import file_i765
+from tests.helpers import PDF, PNG, WINDOWS_EXE, file_i765
 
-PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
-WINDOWS_EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 64
 IMMUTABLE = "messages cannot be changed or deleted"
 
 _emails = itertools.count(1)

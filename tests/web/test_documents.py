@@ -17,7 +17,7 @@ from models.accounts import create_user, get_user_by_email
 from models.db import session_scope
 from models.documents import MAX_UPLOAD_BYTES, LocalDocumentStore, UploadRejected, store_upload
 from models.tables import Document, utcnow
-from tests.helpers import file_i765
+from tests.helpers import PDF, PNG, file_i765
 from tests.web.conftest import csrf, sign_in
 from web.routers.documents import DOCUMENT_CSP, content_disposition
 from web.templating import env
@@ -25,8 +25,6 @@ from web.uploads import CHUNK_BYTES, DocumentStoreDep, read_upload
 
 APPLICANT, OFFICER, SUPERVISOR = DEMO_ACCOUNTS
 OTHER_EMAIL, OTHER_PASSWORD = "other@example.com", "another long password"
-PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32
 
 
 def another_client(client: TestClient) -> TestClient:

@@ -24,13 +24,13 @@ from models.messaging import (
     BODY_REQUIRED, BODY_TOO_LONG, FORM_EXPIRED, SUBJECT_TOO_LONG, TOO_MANY_FILES, TOPIC_REQUIRED, message_email_key,
 )
 from models.tables import AuditEvent, Document, Filing, Message, MessageThread, OutboundEmail, User
+from tests.helpers import PDF
 from tests.web.conftest import csrf, csrf_from, sign_in
 from tests.web.fake_temporal import make_case, page, user_id
 
 APPLICANT, OFFICER, SUPERVISOR = DEMO_ACCOUNTS
 REPRESENTATIVE, SERVICE, ADMIN = DEMO_REPRESENTATIVE, DEMO_SERVICE, DEMO_ADMIN
 OTHER_EMAIL, OTHER_PASSWORD = "other.writer@example.com", "another long password"
-PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
 KEY_RE = re.compile(r'name="client_key" value="([^"]+)"')
 SENT_RE = re.compile(r"^/(messages|inbox)/(\d+)\?sent=1#message-(\d+)$")
 SUBJECT_MSGID = "New secure message about case %(receipt)s"

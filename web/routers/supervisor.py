@@ -39,7 +39,7 @@ LABELS = {"days": N_("Days in one stage"), "attempts": N_("Failed attempts")}
 
 
 async def _look(request: Request, now: datetime, *, min_attempts: int | None = None,
-                stale_after: timedelta = supervision.POLLER_STALE_AFTER) -> supervision.TemporalPicture:
+                list_running: bool = True) -> supervision.TemporalPicture:
     settings = request.app.state.settings
     try:
         client = await request.app.state.temporal.get()
@@ -48,7 +48,7 @@ async def _look(request: Request, now: datetime, *, min_attempts: int | None = N
         return supervision.TemporalPicture(reachable=False)
     return await supervision.look(
         client, namespace=settings.temporal_namespace, task_queue=settings.temporal_task_queue, now=now,
-        min_attempts=min_attempts, stale_after=stale_after,
+        min_attempts=min_attempts, list_running=list_running,
     )
 
 
@@ -73,7 +73,7 @@ async def dashboard(request: Request, supervisor: SupervisorUser, db: SessionDep
     lang = getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE)
     grid = figures.open_by_stage_and_office(db)
     days = figures.throughput(db, now=now)
-    picture = await _look(request, now)
+    picture = await _look(request, now, list_running=False)
     stage_rows = [(stage, grid.stage_total(stage)) for stage in figures.OPEN_STAGES]
     named = [(i18n.gettext(lang, STAGE_LABELS[s]), n) for s, n in stage_rows]
     short = {d.day: format_skeleton("MMMd", d.day, locale=i18n.normalize_language(lang)) for d in days}
